@@ -1,0 +1,1 @@
+"""The agentsessions Python client library and command line."""

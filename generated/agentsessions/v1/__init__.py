@@ -1,0 +1,1 @@
+"""Generated code of the agentsessions.v1 contract (protos/agentsessions/v1). Do not edit."""

@@ -1,0 +1,1 @@
+"""The agentsessions gRPC server."""
