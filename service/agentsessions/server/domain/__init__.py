@@ -1,0 +1,1 @@
+"""Domain rules of agentsessions: what may be stored and how, independent of gRPC and SQL."""

@@ -1,0 +1,92 @@
+"""Domain exceptions. Each carries a reason; servicers/status.py maps them to gRPC codes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class DomainError(Exception):
+    """Base of every error the service reports to callers on purpose."""
+
+    reason: str = "ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+        self.metadata: dict[str, str] = dict(metadata or {})
+
+
+class InvalidArgument(DomainError):
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        violations: list[FieldViolation] | None = None,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.violations = violations or []
+
+    @classmethod
+    def field(cls, field: str, description: str, *, reason: str | None = None) -> InvalidArgument:
+        return cls(
+            f"{field}: {description}",
+            violations=[FieldViolation(field, description)],
+            reason=reason,
+        )
+
+
+class NotFound(DomainError):
+    reason = "NOT_FOUND"
+
+
+class AlreadyExists(DomainError):
+    reason = "ALREADY_EXISTS"
+
+
+class Aborted(DomainError):
+    """An etag mismatch or a busy session: the caller may retry with fresh data."""
+
+    reason = "ABORTED"
+
+
+class FailedPrecondition(DomainError):
+    reason = "FAILED_PRECONDITION"
+
+
+class ResourceExhausted(DomainError):
+    reason = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(DomainError):
+    reason = "UNAVAILABLE"
+
+
+class DeadlineExceeded(DomainError):
+    reason = "DEADLINE_EXCEEDED"
+
+
+class Unauthenticated(DomainError):
+    reason = "UNAUTHENTICATED"
+
+
+class Internal(DomainError):
+    reason = "INTERNAL"

@@ -1,0 +1,141 @@
+"""Plain records the domain, the stores and the runtime exchange; no gRPC or SQL types here."""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+
+DEFAULT_TENANT = "default"
+
+
+def now_us() -> int:
+    """The current time in microseconds since the epoch, the unit of every stored time."""
+    return time.time_ns() // 1000
+
+
+class SessionState(enum.IntEnum):
+    """Mirrors agentsessions.v1.Session.State."""
+
+    ACTIVE = 1
+    PAUSED = 2
+    COMPLETED = 3
+
+
+class RunState(enum.IntEnum):
+    """Mirrors agentsessions.v1.Run.State."""
+
+    RUNNING = 1
+    COMPLETED = 2
+    FAILED = 3
+    CANCELLED = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettingsSpec:
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    tenant: str
+    agent_id: str
+    display_name: str
+    instructions: str = ""
+    model: str = "echo"
+    model_settings: ModelSettingsSpec = field(default_factory=ModelSettingsSpec)
+    tools: tuple[str, ...] = ()
+    handoffs: tuple[str, ...] = ()  # agent ids, not resource names
+    history_max_items: int = 0  # 0: the model sees the whole history
+    description: str = ""
+    create_time_us: int = 0
+    update_time_us: int = 0
+    etag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStats:
+    item_count: int = 0
+    message_count: int = 0
+    function_call_count: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    run_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    tenant: str
+    agent_id: str
+    session_id: str
+    display_name: str
+    state: SessionState = SessionState.ACTIVE
+    labels: dict[str, str] = field(default_factory=dict)
+    create_time_us: int = 0
+    update_time_us: int = 0
+    last_activity_time_us: int = 0
+    expire_time_us: int | None = None
+    stats: SessionStats = field(default_factory=SessionStats)
+    etag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionKey:
+    """Identifies one session; every store call on a session takes one."""
+
+    tenant: str
+    agent_id: str  # "-" is not allowed here: a key names exactly one session
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """An item about to be stored; type, role and text are derived from item_json."""
+
+    item_json: str
+    type: str
+    role: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    sequence: int
+    item_json: str
+    type: str
+    role: str
+    text: str
+    run_id: str
+    create_time_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunError:
+    """A failed run's google.rpc.Status, kept as plain values."""
+
+    code: int  # a grpc.StatusCode value's number
+    message: str
+    reason: str  # ErrorInfo reason, UPPER_SNAKE_CASE
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    key: SessionKey
+    run_id: str
+    state: RunState
+    usage: Usage = field(default_factory=Usage)
+    error: RunError | None = None
+    start_time_us: int = 0
+    end_time_us: int | None = None
+    last_agent_id: str = ""

@@ -1,0 +1,173 @@
+"""The `Store` interface every backend implements, and the query values it takes.
+
+Stores speak in domain records (`domain.models`) and raise domain errors
+(`domain.errors`); they never see gRPC types. Every method that changes
+several rows does so in one transaction, and every list is a keyset-paged,
+indexed query: no store keeps a list of sessions in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from ..domain.models import (
+    AgentRecord,
+    ItemRecord,
+    NewItem,
+    RunRecord,
+    SessionKey,
+    SessionRecord,
+    SessionState,
+    SessionStats,
+    Usage,
+)
+
+SessionOrderField = Literal["last_activity_time", "create_time", "update_time"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOrder:
+    field: SessionOrderField = "last_activity_time"
+    descending: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFilter:
+    """Conditions that must all hold."""
+
+    state: SessionState | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    display_name: str | None = None
+    display_name_contains: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCursor:
+    """Where the previous page ended: the order value and the row's tie-breaker."""
+
+    value: int
+    row: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionQuery:
+    tenant: str
+    agent_id: str | None  # None lists across every agent (`agents/-`)
+    filter: SessionFilter = field(default_factory=SessionFilter)
+    order: SessionOrder = field(default_factory=SessionOrder)
+    after: SessionCursor | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPageEntry:
+    session: SessionRecord
+    cursor: SessionCursor
+
+
+class Store(Protocol):
+    """What the domain needs from storage. Implementations: SQLite (default), PostgreSQL."""
+
+    async def open(self) -> None:
+        """Connects and migrates the schema to the current version."""
+
+    async def close(self) -> None:
+        """Waits for writes in flight and releases connections."""
+
+    # Agents ---------------------------------------------------------------
+
+    async def create_agent(self, agent: AgentRecord, request_id: str | None) -> AgentRecord:
+        """Stores a new agent. With a `request_id` seen before, returns that
+        request's agent instead. Raises AlreadyExists for a taken id."""
+
+    async def get_agent(self, tenant: str, agent_id: str) -> AgentRecord | None: ...
+
+    async def get_agents(self, tenant: str, agent_ids: Sequence[str]) -> list[AgentRecord]:
+        """The agents among `agent_ids` that exist, in no particular order."""
+
+    async def list_agents(
+        self, tenant: str, *, after: tuple[int, str] | None, limit: int
+    ) -> list[AgentRecord]:
+        """Agents oldest first; `after` is (create_time_us, agent_id) of the previous page's last."""
+
+    async def update_agent(self, agent: AgentRecord, *, expected_etag: str | None) -> AgentRecord:
+        """Replaces the agent's fields. Raises NotFound, or Aborted on an etag mismatch."""
+
+    async def delete_agent(
+        self, tenant: str, agent_id: str, *, force: bool, expected_etag: str | None
+    ) -> None:
+        """Raises NotFound, Aborted on an etag mismatch, FailedPrecondition if it
+        has sessions and not `force`; with `force` deletes them and their items."""
+
+    # Sessions -------------------------------------------------------------
+
+    async def create_session(
+        self, session: SessionRecord, request_id: str | None
+    ) -> SessionRecord:
+        """Raises NotFound when the agent is missing, AlreadyExists for a taken id."""
+
+    async def get_session(self, key: SessionKey) -> SessionRecord | None: ...
+
+    async def list_sessions(self, query: SessionQuery) -> list[SessionPageEntry]: ...
+
+    async def update_session(
+        self, session: SessionRecord, *, expected_etag: str | None
+    ) -> SessionRecord:
+        """Replaces display_name, state, labels and expire_time."""
+
+    async def delete_session(self, key: SessionKey, *, expected_etag: str | None) -> None: ...
+
+    # Items ----------------------------------------------------------------
+
+    async def add_items(
+        self, key: SessionKey, items: Sequence[NewItem], *, run_id: str = ""
+    ) -> list[ItemRecord]:
+        """Appends items in one transaction with dense, increasing sequences,
+        updates the session's stats and last activity. Raises NotFound."""
+
+    async def list_items(
+        self,
+        key: SessionKey,
+        *,
+        after_sequence: int = 0,
+        newest_count: int = 0,
+        limit: int | None = None,
+    ) -> list[ItemRecord]:
+        """Items in chronological order with a sequence above `after_sequence`,
+        only the newest `newest_count` when it is not 0, at most `limit`.
+        Raises NotFound when the session is missing."""
+
+    async def pop_item(self, key: SessionKey) -> ItemRecord | None:
+        """Removes and returns the newest item; None when the session is empty."""
+
+    async def clear_items(self, key: SessionKey) -> int:
+        """Removes every item; returns how many."""
+
+    # Runs -----------------------------------------------------------------
+
+    async def start_run(self, run: RunRecord) -> RunRecord:
+        """Records a RUNNING run, counts it in the session's stats and activity."""
+
+    async def finish_run(self, run: RunRecord) -> SessionStats:
+        """Records the run's end state, usage and error, and adds its usage to
+        the session's stats, in one transaction. Returns the new stats."""
+
+    async def get_run(self, key: SessionKey, run_id: str) -> RunRecord | None: ...
+
+    async def list_runs(
+        self, key: SessionKey, *, after: tuple[int, str] | None, limit: int
+    ) -> list[RunRecord]:
+        """Runs newest first; `after` is (start_time_us, run_id) of the previous page's last."""
+
+
+__all__ = [
+    "SessionCursor",
+    "SessionFilter",
+    "SessionOrder",
+    "SessionPageEntry",
+    "SessionQuery",
+    "Store",
+    "Usage",
+]
