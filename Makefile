@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: serve test test-python generate check-generated lint clean
+.PHONY: lint-proto breaking release-contract docs check-docs test-node
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +35,30 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The contract for every language: buf (pinned in tools/buf, installed from npm) and the API reference.
+BUF_DIR := tools/buf
+BUF := $(BUF_DIR)/node_modules/.bin/buf
+RELEASED_CONTRACT := protos/released/agentsessions-v1.binpb
+# Where buf.yaml, protos/ and third_party/ live; tests point it at a modified copy.
+CONTRACT_ROOT ?= .
+
+$(BUF): $(BUF_DIR)/package.json $(BUF_DIR)/package-lock.json
+	npm ci --prefix $(BUF_DIR) --no-audit --no-fund --loglevel=error
+	touch $(BUF)
+
+lint-proto: $(BUF)
+	cd $(CONTRACT_ROOT) && $(abspath $(BUF)) lint
+
+breaking: $(BUF)
+	cd $(CONTRACT_ROOT) && $(abspath $(BUF)) breaking protos --against $(abspath $(RELEASED_CONTRACT))
+
+# Run when a release is cut: the breaking check compares against this image from then on.
+release-contract: $(BUF)
+	$(BUF) build protos --exclude-source-info -o $(RELEASED_CONTRACT)
+
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_api_docs.py
+
+check-docs: $(STAMP)
+	$(BIN)/python scripts/gen_api_docs.py --check
