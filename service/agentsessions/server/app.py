@@ -1,0 +1,141 @@
+"""Wiring and lifecycle: store, domain, servicers, health, reflection, graceful stop."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import grpc
+from agentsessions.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    session_service_pb2,
+    session_service_pb2_grpc,
+)
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from .config import Config
+from .domain.agents import AgentCatalog, Agents
+from .domain.errors import AlreadyExists, InvalidArgument
+from .domain.models import DEFAULT_TENANT, AgentRecord
+from .domain.sessions import Sessions
+from .interceptors import server_interceptors
+from .servicers.agents import AgentServicer
+from .servicers.sessions import SessionServicer
+from .store import Store
+from .store.sqlite import SQLiteStore
+
+log = logging.getLogger("agentsessions.server")
+
+SERVICE_NAMES = (
+    agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
+    session_service_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
+)
+DEFAULT_AGENT_ID = "default"
+
+
+class EchoOnlyCatalog:
+    """Accepts the offline `echo` model and no tools."""
+
+    def validate_model(self, model: str) -> None:
+        if model != "echo":
+            raise InvalidArgument.field(
+                "agent.model", f"unknown model {model!r}", reason="UNKNOWN_MODEL"
+            )
+
+    def validate_tools(self, tools: Collection[str]) -> None:
+        if tools:
+            raise InvalidArgument.field("agent.tools", "unknown tools", reason="UNKNOWN_TOOL")
+
+
+@dataclass
+class Components:
+    store: Store
+    agents: Agents
+    sessions: Sessions
+
+
+class AgentSessionsServer:
+    """One running server: `await start()`, then `await stop(grace)`.
+
+    Tests create it with port 0 and read `port` once started.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: Store | None = None,
+        catalog: AgentCatalog | None = None,
+    ) -> None:
+        self.config = config
+        self.store: Store = store or SQLiteStore(config.db)
+        self.catalog: AgentCatalog = catalog or EchoOnlyCatalog()
+        self.agents = Agents(self.store, self.catalog)
+        self.sessions = Sessions(self.store)
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+        self._server: grpc.aio.Server | None = None
+
+    def _build(self) -> grpc.aio.Server:
+        limit = self.config.max_message_bytes
+        server = grpc.aio.server(
+            interceptors=server_interceptors(),
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(self.agents), server)
+        session_service_pb2_grpc.add_SessionServiceServicer_to_server(
+            SessionServicer(self.sessions), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        return server
+
+    async def _ensure_default_agent(self) -> None:
+        agent = AgentRecord(
+            tenant=DEFAULT_TENANT,
+            agent_id=DEFAULT_AGENT_ID,
+            display_name="Default agent",
+            instructions="You are a helpful assistant.",
+            model="echo",
+        )
+        with contextlib.suppress(AlreadyExists):
+            await self.agents.create(agent, DEFAULT_AGENT_ID, "")
+
+    async def start(self) -> None:
+        await self.store.open()
+        try:
+            if self.config.create_default_agent:
+                await self._ensure_default_agent()
+            self._server = self._build()
+            self.port = self._server.add_insecure_port(f"{self.config.host}:{self.config.port}")
+            await self._server.start()
+        except BaseException:
+            await self.store.close()
+            raise
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", extra={"address": f"{self.config.host}:{self.port}"})
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Health says NOT_SERVING first, so balancers drain; then calls get `grace` seconds."""
+        grace = self.config.grace_seconds if grace is None else grace
+        try:
+            await self.health.enter_graceful_shutdown()
+            if self._server is not None:
+                await self._server.stop(grace)
+        finally:
+            await self.store.close()
+
+    async def wait_for_termination(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()

@@ -1,0 +1,62 @@
+"""The `agentsessions` command: `serve` runs the server; every other command is the client's CLI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from . import config as config_module
+from .app import AgentSessionsServer
+from .logs import configure_logging
+
+log = logging.getLogger("agentsessions.server")
+
+
+async def serve(config: config_module.Config) -> None:
+    server = AgentSessionsServer(config)
+    await server.start()
+    # Scripts and tests that pass --port 0 read the bound address from this line.
+    print(f"agentsessions listening on {config.host}:{server.port}", flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await stopping.wait()
+        log.info("stopping", extra={"grace_seconds": config.grace_seconds})
+    finally:
+        await server.stop()
+    log.info("stopped")
+
+
+def serve_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="agentsessions serve", description="Run the server.")
+    config_module.add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        config = config_module.load(args)
+    except (OSError, ValueError) as exc:
+        print(f"agentsessions serve: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        return serve_main(argv[1:])
+    from agentsessions.client import cli as client_cli
+
+    result: int = client_cli.main(argv)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Agent rules: what a valid agent is, ids, field masks and etags."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Collection
+from dataclasses import replace
+from typing import Protocol
+
+from ..store.base import Store
+from . import names
+from .errors import InvalidArgument, NotFound
+from .models import AgentRecord, now_us
+from .paging import Page, decode_token, encode_token, page_size
+from .validation import (
+    DESCRIPTION_MAX,
+    HANDOFFS_MAX,
+    HISTORY_MAX_ITEMS_MAX,
+    INSTRUCTIONS_MAX,
+    MODEL_MAX,
+    TOOLS_MAX,
+    Violations,
+    check_display_name,
+    check_max_length,
+)
+
+UPDATABLE_FIELDS = frozenset(
+    {
+        "display_name",
+        "instructions",
+        "model",
+        "model_settings",
+        "tools",
+        "handoffs",
+        "history_policy",
+        "description",
+    }
+)
+DEFAULT_MODEL = "echo"
+
+
+class AgentCatalog(Protocol):
+    """What the runtime can run: the models and tools an agent may name."""
+
+    def validate_model(self, model: str) -> None: ...
+
+    def validate_tools(self, tools: Collection[str]) -> None: ...
+
+
+def new_etag() -> str:
+    return secrets.token_hex(8)
+
+
+def agent_not_found(agent_id: str) -> NotFound:
+    name = names.agent_name(agent_id)
+    return NotFound(f"{name} does not exist", reason="AGENT_NOT_FOUND", metadata={"name": name})
+
+
+class Agents:
+    def __init__(self, store: Store, catalog: AgentCatalog) -> None:
+        self._store = store
+        self._catalog = catalog
+
+    def _check(self, agent: AgentRecord) -> None:
+        found = Violations()
+        check_display_name(agent.display_name, "agent.display_name", found)
+        check_max_length(agent.instructions, INSTRUCTIONS_MAX, "agent.instructions", found)
+        check_max_length(agent.description, DESCRIPTION_MAX, "agent.description", found)
+        check_max_length(agent.model, MODEL_MAX, "agent.model", found)
+        settings = agent.model_settings
+        if settings.temperature is not None and not 0 <= settings.temperature <= 2:
+            found.add("agent.model_settings.temperature", "must be between 0 and 2")
+        if settings.top_p is not None and not 0 <= settings.top_p <= 1:
+            found.add("agent.model_settings.top_p", "must be between 0 and 1")
+        if settings.max_output_tokens is not None and settings.max_output_tokens <= 0:
+            found.add("agent.model_settings.max_output_tokens", "must be positive")
+        if len(agent.tools) > TOOLS_MAX:
+            found.add("agent.tools", f"must have at most {TOOLS_MAX} tools")
+        if len(set(agent.tools)) != len(agent.tools):
+            found.add("agent.tools", "must not repeat a tool")
+        if len(agent.handoffs) > HANDOFFS_MAX:
+            found.add("agent.handoffs", f"must have at most {HANDOFFS_MAX} agents")
+        if not 0 <= agent.history_max_items <= HISTORY_MAX_ITEMS_MAX:
+            found.add(
+                "agent.history_policy.max_items", f"must be between 0 and {HISTORY_MAX_ITEMS_MAX}"
+            )
+        found.raise_if_any()
+        self._catalog.validate_model(agent.model)
+        self._catalog.validate_tools(agent.tools)
+
+    async def _check_handoffs(self, agent: AgentRecord) -> None:
+        if not agent.handoffs:
+            return
+        existing = {a.agent_id for a in await self._store.get_agents(agent.tenant, agent.handoffs)}
+        missing = [a for a in agent.handoffs if a not in existing]
+        if missing:
+            raise InvalidArgument.field(
+                "agent.handoffs",
+                f"no such agent: {', '.join(names.agent_name(a) for a in missing)}",
+                reason="UNKNOWN_HANDOFF",
+            )
+
+    async def create(self, agent: AgentRecord, agent_id: str, request_id: str) -> AgentRecord:
+        agent_id = names.check_id(agent_id, "agent_id") if agent_id else names.new_id()
+        now = now_us()
+        agent = replace(
+            agent,
+            agent_id=agent_id,
+            model=agent.model or DEFAULT_MODEL,
+            create_time_us=now,
+            update_time_us=now,
+            etag=new_etag(),
+        )
+        self._check(agent)
+        await self._check_handoffs(agent)
+        return await self._store.create_agent(agent, request_id or None)
+
+    async def get(self, tenant: str, agent_id: str) -> AgentRecord:
+        agent = await self._store.get_agent(tenant, agent_id)
+        if agent is None:
+            raise agent_not_found(agent_id)
+        return agent
+
+    async def list_agents(self, tenant: str, *, size: int, token: str) -> Page[AgentRecord]:
+        limit = page_size(size)
+        cursor = decode_token(token, {})
+        after = (int(cursor[0]), str(cursor[1])) if cursor is not None else None
+        agents = await self._store.list_agents(tenant, after=after, limit=limit + 1)
+        next_token = ""
+        if len(agents) > limit:
+            agents = agents[:limit]
+            next_token = encode_token({}, [agents[-1].create_time_us, agents[-1].agent_id])
+        return Page(agents, next_token)
+
+    async def update(self, changes: AgentRecord, mask: Collection[str], etag: str) -> AgentRecord:
+        paths = set(mask)
+        if "*" in paths:
+            paths = set(UPDATABLE_FIELDS)
+        unknown = paths - UPDATABLE_FIELDS
+        if not paths or unknown:
+            raise InvalidArgument.field(
+                "update_mask",
+                f"must name fields among {', '.join(sorted(UPDATABLE_FIELDS))}"
+                + (f"; cannot update {', '.join(sorted(unknown))}" if unknown else ""),
+                reason="INVALID_UPDATE_MASK",
+            )
+        current = await self.get(changes.tenant, changes.agent_id)
+        if "model" in paths and not changes.model:
+            changes = replace(changes, model=DEFAULT_MODEL)
+        attributes = {
+            path: "history_max_items" if path == "history_policy" else path for path in paths
+        }
+        updated = replace(current, **{attr: getattr(changes, attr) for attr in attributes.values()})
+        if changes.agent_id in updated.handoffs:
+            raise InvalidArgument.field(
+                "agent.handoffs", "an agent cannot hand off to itself", reason="UNKNOWN_HANDOFF"
+            )
+        updated = replace(updated, update_time_us=now_us(), etag=new_etag())
+        self._check(updated)
+        await self._check_handoffs(updated)
+        return await self._store.update_agent(updated, expected_etag=etag or None)
+
+    async def delete(self, tenant: str, agent_id: str, *, force: bool, etag: str) -> None:
+        await self._store.delete_agent(tenant, agent_id, force=force, expected_etag=etag or None)

@@ -1,0 +1,186 @@
+"""Session rules: creation under an agent, listing, updates, and the history calls."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import replace
+
+from ..store.base import SessionCursor, SessionQuery, Store
+from . import names
+from .agents import new_etag
+from .errors import InvalidArgument, NotFound
+from .filters import parse_filter, parse_order_by
+from .models import ItemRecord, RunRecord, SessionKey, SessionRecord, now_us
+from .paging import Page, decode_token, encode_token, page_size
+from .validation import Violations, check_display_name, check_labels, parse_items
+
+UPDATABLE_FIELDS = frozenset({"display_name", "state", "labels", "expire_time"})
+DEFAULT_ITEM_PAGE_SIZE = 100
+
+
+def session_not_found(key: SessionKey) -> NotFound:
+    name = names.session_name(key)
+    return NotFound(f"{name} does not exist", reason="SESSION_NOT_FOUND", metadata={"name": name})
+
+
+def _check_session(session: SessionRecord) -> None:
+    found = Violations()
+    check_display_name(session.display_name, "session.display_name", found)
+    check_labels(session.labels, "session.labels", found)
+    found.raise_if_any()
+
+
+class Sessions:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def create(
+        self, session: SessionRecord, session_id: str, request_id: str
+    ) -> SessionRecord:
+        session_id = names.check_id(session_id, "session_id") if session_id else names.new_id()
+        now = now_us()
+        session = replace(
+            session,
+            session_id=session_id,
+            create_time_us=now,
+            update_time_us=now,
+            last_activity_time_us=now,
+            etag=new_etag(),
+        )
+        _check_session(session)
+        return await self._store.create_session(session, request_id or None)
+
+    async def get(self, key: SessionKey) -> SessionRecord:
+        session = await self._store.get_session(key)
+        if session is None:
+            raise session_not_found(key)
+        return session
+
+    async def list_sessions(
+        self,
+        tenant: str,
+        agent_id: str | None,
+        *,
+        size: int,
+        token: str,
+        filter_text: str,
+        order_by: str,
+    ) -> Page[SessionRecord]:
+        limit = page_size(size)
+        params = {"agent": agent_id, "filter": filter_text, "order_by": order_by}
+        query = SessionQuery(
+            tenant=tenant,
+            agent_id=agent_id,
+            filter=parse_filter(filter_text),
+            order=parse_order_by(order_by),
+            limit=limit,
+        )
+        cursor = decode_token(token, params)
+        if cursor is not None:
+            query = replace(query, after=SessionCursor(value=int(cursor[0]), row=int(cursor[1])))
+        # One extra row tells whether another page exists without a COUNT.
+        rows = await self._store.list_sessions(replace(query, limit=limit + 1))
+        next_token = ""
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1].cursor
+            next_token = encode_token(params, [last.value, last.row])
+        return Page([row.session for row in rows], next_token)
+
+    async def update(
+        self, changes: SessionRecord, mask: Collection[str], etag: str
+    ) -> SessionRecord:
+        paths = set(mask)
+        if "*" in paths:
+            paths = set(UPDATABLE_FIELDS)
+        unknown = paths - UPDATABLE_FIELDS
+        if not paths or unknown:
+            raise InvalidArgument.field(
+                "update_mask",
+                f"must name fields among {', '.join(sorted(UPDATABLE_FIELDS))}"
+                + (f"; cannot update {', '.join(sorted(unknown))}" if unknown else ""),
+                reason="INVALID_UPDATE_MASK",
+            )
+        key = SessionKey(changes.tenant, changes.agent_id, changes.session_id)
+        current = await self.get(key)
+        updated = current
+        if "display_name" in paths:
+            updated = replace(updated, display_name=changes.display_name)
+        if "state" in paths:
+            updated = replace(updated, state=changes.state)
+        if "labels" in paths:
+            updated = replace(updated, labels=dict(changes.labels))
+        if "expire_time" in paths:
+            updated = replace(updated, expire_time_us=changes.expire_time_us)
+        _check_session(updated)
+        updated = replace(updated, update_time_us=now_us(), etag=new_etag())
+        return await self._store.update_session(updated, expected_etag=etag or None)
+
+    async def delete(self, key: SessionKey, etag: str) -> None:
+        await self._store.delete_session(key, expected_etag=etag or None)
+
+    async def list_items(
+        self,
+        key: SessionKey,
+        *,
+        size: int,
+        token: str,
+        after_sequence: int,
+        newest_count: int,
+    ) -> Page[ItemRecord]:
+        found = Violations()
+        if after_sequence < 0:
+            found.add("after_sequence", "must not be negative")
+        if newest_count < 0:
+            found.add("newest_count", "must not be negative")
+        found.raise_if_any()
+        limit = page_size(size, DEFAULT_ITEM_PAGE_SIZE)
+        params = {"after": after_sequence, "newest": newest_count}
+        cursor = decode_token(token, params)
+        # Later pages go on from the last sequence returned: the newest-N window
+        # only decides where the first page starts.
+        items = await self._store.list_items(
+            key,
+            after_sequence=int(cursor[0]) if cursor is not None else after_sequence,
+            newest_count=newest_count if cursor is None else 0,
+            limit=limit + 1,
+        )
+        next_token = ""
+        if len(items) > limit:
+            items = items[:limit]
+            next_token = encode_token(params, [items[-1].sequence])
+        return Page(items, next_token)
+
+    async def add_items(self, key: SessionKey, item_jsons: list[str]) -> list[ItemRecord]:
+        items = parse_items(item_jsons, "items")
+        return await self._store.add_items(key, items)
+
+    async def pop_item(self, key: SessionKey) -> ItemRecord | None:
+        return await self._store.pop_item(key)
+
+    async def clear(self, key: SessionKey) -> int:
+        return await self._store.clear_items(key)
+
+    async def get_run(self, key: SessionKey, run_id: str) -> RunRecord:
+        run = await self._store.get_run(key, run_id)
+        if run is None:
+            name = names.run_name(key, run_id)
+            raise NotFound(
+                f"{name} does not exist", reason="RUN_NOT_FOUND", metadata={"name": name}
+            )
+        return run
+
+    async def list_runs(self, key: SessionKey, *, size: int, token: str) -> Page[RunRecord]:
+        limit = page_size(size)
+        cursor = decode_token(token, {"session": names.session_name(key)})
+        after = (int(cursor[0]), str(cursor[1])) if cursor is not None else None
+        runs = await self._store.list_runs(key, after=after, limit=limit + 1)
+        next_token = ""
+        if len(runs) > limit:
+            runs = runs[:limit]
+            next_token = encode_token(
+                {"session": names.session_name(key)}, [runs[-1].start_time_us, runs[-1].run_id]
+            )
+        if not runs and after is None:
+            await self.get(key)  # an empty first page of a missing session is NOT_FOUND
+        return Page(runs, next_token)

@@ -1,0 +1,113 @@
+"""Input rules shared by the domain: sizes, names, labels and Agents SDK item JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .errors import FieldViolation, InvalidArgument
+from .models import NewItem
+
+DISPLAY_NAME_MAX = 100
+INSTRUCTIONS_MAX = 100_000
+DESCRIPTION_MAX = 2_000
+MODEL_MAX = 200
+TOOLS_MAX = 64
+HANDOFFS_MAX = 32
+LABELS_MAX = 64
+LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+LABEL_VALUE_MAX = 63
+ITEM_JSON_MAX = 1024 * 1024
+ITEMS_PER_CALL_MAX = 1000
+HISTORY_MAX_ITEMS_MAX = 100_000
+
+
+class Violations:
+    """Collects every problem of one request so the caller sees them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append(FieldViolation(field, description))
+
+    def raise_if_any(self, reason: str = "INVALID_ARGUMENT") -> None:
+        if self.items:
+            summary = "; ".join(f"{v.field}: {v.description}" for v in self.items)
+            raise InvalidArgument(summary, violations=self.items, reason=reason)
+
+
+def check_display_name(value: str, field: str, found: Violations) -> None:
+    if not value.strip():
+        found.add(field, "must not be empty")
+    elif len(value) > DISPLAY_NAME_MAX:
+        found.add(field, f"must be at most {DISPLAY_NAME_MAX} characters, got {len(value)}")
+
+
+def check_max_length(value: str, limit: int, field: str, found: Violations) -> None:
+    if len(value) > limit:
+        found.add(field, f"must be at most {limit} characters, got {len(value)}")
+
+
+def check_labels(labels: dict[str, str], field: str, found: Violations) -> None:
+    if len(labels) > LABELS_MAX:
+        found.add(field, f"must have at most {LABELS_MAX} entries, got {len(labels)}")
+    for key, value in labels.items():
+        if not LABEL_KEY.fullmatch(key):
+            found.add(
+                f"{field}[{key!r}]",
+                "key must be 1 to 63 lowercase letters, digits, '_' or '-', starting with a letter",
+            )
+        if len(value) > LABEL_VALUE_MAX:
+            found.add(f"{field}[{key!r}]", f"value must be at most {LABEL_VALUE_MAX} characters")
+
+
+def _message_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict)]
+        return "".join(p for p in parts if isinstance(p, str))
+    return ""
+
+
+def describe_item(item: dict[str, Any], item_json: str) -> NewItem:
+    """Derives the stored columns of one SDK item; messages may omit `type`."""
+    item_type = item.get("type")
+    if not isinstance(item_type, str):
+        item_type = "message" if "role" in item else "unknown"
+    role = item.get("role") if item_type == "message" else ""
+    text = _message_text(item.get("content")) if item_type == "message" else ""
+    return NewItem(
+        item_json=item_json, type=item_type, role=role if isinstance(role, str) else "", text=text
+    )
+
+
+def parse_item_json(item_json: str, field: str, found: Violations) -> NewItem | None:
+    if len(item_json.encode()) > ITEM_JSON_MAX:
+        found.add(field, f"must be at most {ITEM_JSON_MAX} bytes")
+        return None
+    try:
+        value = json.loads(item_json)
+    except ValueError as exc:
+        found.add(field, f"must be JSON: {exc}")
+        return None
+    if not isinstance(value, dict):
+        found.add(field, f"must be a JSON object, got {type(value).__name__}")
+        return None
+    return describe_item(value, item_json)
+
+
+def parse_items(item_jsons: list[str], field: str) -> list[NewItem]:
+    found = Violations()
+    if not item_jsons:
+        found.add(field, "must not be empty")
+    if len(item_jsons) > ITEMS_PER_CALL_MAX:
+        found.add(field, f"must have at most {ITEMS_PER_CALL_MAX} items, got {len(item_jsons)}")
+    found.raise_if_any()
+    items = [
+        parse_item_json(raw, f"{field}[{i}].item_json", found) for i, raw in enumerate(item_jsons)
+    ]
+    found.raise_if_any(reason="INVALID_ITEM")
+    return [item for item in items if item is not None]

@@ -1,0 +1,170 @@
+"""Proto messages to domain records and back."""
+
+from __future__ import annotations
+
+from agentsessions.v1 import agent_pb2, session_pb2
+from google.protobuf import timestamp_pb2
+from google.rpc import status_pb2
+
+from ..domain import names
+from ..domain.errors import InvalidArgument
+from ..domain.models import (
+    AgentRecord,
+    ItemRecord,
+    ModelSettingsSpec,
+    RunRecord,
+    SessionKey,
+    SessionRecord,
+    SessionState,
+    SessionStats,
+    Usage,
+)
+from .status import code_from_number, status_proto
+
+
+def timestamp(us: int) -> timestamp_pb2.Timestamp:
+    return timestamp_pb2.Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)
+
+
+def micros(ts: timestamp_pb2.Timestamp) -> int:
+    return ts.seconds * 1_000_000 + ts.nanos // 1000
+
+
+def agent_from_proto(agent: agent_pb2.Agent, tenant: str, agent_id: str = "") -> AgentRecord:
+    settings = agent.model_settings
+    try:
+        handoffs = tuple(names.agent_id_from_name(h, "agent.handoffs") for h in agent.handoffs)
+    except InvalidArgument:
+        raise InvalidArgument.field(
+            "agent.handoffs", "must be agent names like agents/{agent}", reason="INVALID_NAME"
+        ) from None
+    return AgentRecord(
+        tenant=tenant,
+        agent_id=agent_id,
+        display_name=agent.display_name,
+        instructions=agent.instructions,
+        model=agent.model,
+        model_settings=ModelSettingsSpec(
+            temperature=settings.temperature if settings.HasField("temperature") else None,
+            top_p=settings.top_p if settings.HasField("top_p") else None,
+            max_output_tokens=(
+                settings.max_output_tokens if settings.HasField("max_output_tokens") else None
+            ),
+        ),
+        tools=tuple(agent.tools),
+        handoffs=handoffs,
+        history_max_items=agent.history_policy.max_items,
+        description=agent.description,
+    )
+
+
+def agent_to_proto(agent: AgentRecord) -> agent_pb2.Agent:
+    settings = agent.model_settings
+    return agent_pb2.Agent(
+        name=names.agent_name(agent.agent_id),
+        display_name=agent.display_name,
+        instructions=agent.instructions,
+        model=agent.model,
+        model_settings=agent_pb2.ModelSettings(
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            max_output_tokens=settings.max_output_tokens,
+        ),
+        tools=agent.tools,
+        handoffs=[names.agent_name(h) for h in agent.handoffs],
+        history_policy=agent_pb2.HistoryPolicy(max_items=agent.history_max_items),
+        create_time=timestamp(agent.create_time_us),
+        update_time=timestamp(agent.update_time_us),
+        etag=agent.etag,
+        description=agent.description,
+    )
+
+
+def session_from_proto(session: session_pb2.Session, key: SessionKey) -> SessionRecord:
+    state = session.state or SessionState.ACTIVE
+    if state not in SessionState._value2member_map_:
+        raise InvalidArgument.field(
+            "session.state", f"unknown state {state}", reason="INVALID_STATE"
+        )
+    return SessionRecord(
+        tenant=key.tenant,
+        agent_id=key.agent_id,
+        session_id=key.session_id,
+        display_name=session.display_name,
+        state=SessionState(state),
+        labels=dict(session.labels),
+        expire_time_us=micros(session.expire_time) if session.HasField("expire_time") else None,
+    )
+
+
+def stats_to_proto(stats: SessionStats) -> session_pb2.SessionStats:
+    return session_pb2.SessionStats(
+        item_count=stats.item_count,
+        message_count=stats.message_count,
+        function_call_count=stats.function_call_count,
+        input_tokens=stats.input_tokens,
+        output_tokens=stats.output_tokens,
+        total_tokens=stats.total_tokens,
+        run_count=stats.run_count,
+    )
+
+
+def session_to_proto(session: SessionRecord) -> session_pb2.Session:
+    key = SessionKey(session.tenant, session.agent_id, session.session_id)
+    message = session_pb2.Session(
+        name=names.session_name(key),
+        display_name=session.display_name,
+        state=session_pb2.Session.State.ValueType(int(session.state)),
+        labels=session.labels,
+        create_time=timestamp(session.create_time_us),
+        update_time=timestamp(session.update_time_us),
+        last_activity_time=timestamp(session.last_activity_time_us),
+        stats=stats_to_proto(session.stats),
+        etag=session.etag,
+    )
+    if session.expire_time_us is not None:
+        message.expire_time.CopyFrom(timestamp(session.expire_time_us))
+    return message
+
+
+def item_to_proto(key: SessionKey, item: ItemRecord) -> session_pb2.Item:
+    return session_pb2.Item(
+        name=names.item_name(key, item.sequence),
+        sequence=item.sequence,
+        type=item.type,
+        role=item.role,
+        text=item.text,
+        item_json=item.item_json,
+        run_id=item.run_id,
+        create_time=timestamp(item.create_time_us),
+    )
+
+
+def usage_to_proto(usage: Usage) -> session_pb2.Usage:
+    return session_pb2.Usage(
+        requests=usage.requests,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        total_tokens=usage.total_tokens,
+    )
+
+
+def run_to_proto(run: RunRecord) -> session_pb2.Run:
+    message = session_pb2.Run(
+        name=names.run_name(run.key, run.run_id),
+        state=session_pb2.Run.State.ValueType(int(run.state)),
+        usage=usage_to_proto(run.usage),
+        start_time=timestamp(run.start_time_us),
+        last_agent=names.agent_name(run.last_agent_id) if run.last_agent_id else "",
+    )
+    if run.end_time_us is not None:
+        message.end_time.CopyFrom(timestamp(run.end_time_us))
+    if run.error is not None:
+        message.error.CopyFrom(run_error_to_proto(run))
+    return message
+
+
+def run_error_to_proto(run: RunRecord) -> status_pb2.Status:
+    assert run.error is not None
+    error = run.error
+    return status_proto(code_from_number(error.code), error.message, error.reason)

@@ -1,0 +1,126 @@
+"""SessionService: proto requests to `domain.sessions.Sessions` calls (SendMessage: the runtime)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from agentsessions.v1 import events_pb2, session_pb2, session_service_pb2, session_service_pb2_grpc
+from google.protobuf import empty_pb2
+
+from ..domain import names
+from ..domain.errors import InvalidArgument
+from ..domain.models import SessionKey
+from ..domain.sessions import Sessions
+from .context import tenant_of
+from .convert import item_to_proto, run_to_proto, session_from_proto, session_to_proto
+
+Context = grpc.aio.ServicerContext[Any, Any]
+pb = session_service_pb2
+
+
+class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    async def CreateSession(
+        self, request: pb.CreateSessionRequest, context: Context
+    ) -> session_pb2.Session:
+        agent_id = names.agent_id_from_name(request.parent, "parent")
+        if not request.HasField("session"):
+            raise InvalidArgument.field("session", "is required", reason="MISSING_FIELD")
+        key = SessionKey(tenant_of(context), agent_id, "")
+        record = session_from_proto(request.session, key)
+        created = await self._sessions.create(record, request.session_id, request.request_id)
+        return session_to_proto(created)
+
+    async def GetSession(
+        self, request: pb.GetSessionRequest, context: Context
+    ) -> session_pb2.Session:
+        key = names.session_key(request.name, tenant_of(context))
+        return session_to_proto(await self._sessions.get(key))
+
+    async def ListSessions(
+        self, request: pb.ListSessionsRequest, context: Context
+    ) -> pb.ListSessionsResponse:
+        page = await self._sessions.list_sessions(
+            tenant_of(context),
+            names.agent_parent(request.parent),
+            size=request.page_size,
+            token=request.page_token,
+            filter_text=request.filter,
+            order_by=request.order_by,
+        )
+        return pb.ListSessionsResponse(
+            sessions=[session_to_proto(s) for s in page.entries],
+            next_page_token=page.next_page_token,
+        )
+
+    async def UpdateSession(
+        self, request: pb.UpdateSessionRequest, context: Context
+    ) -> session_pb2.Session:
+        key = names.session_key(request.session.name, tenant_of(context), "session.name")
+        changes = session_from_proto(request.session, key)
+        updated = await self._sessions.update(
+            changes, list(request.update_mask.paths), request.session.etag
+        )
+        return session_to_proto(updated)
+
+    async def DeleteSession(
+        self, request: pb.DeleteSessionRequest, context: Context
+    ) -> empty_pb2.Empty:
+        key = names.session_key(request.name, tenant_of(context))
+        await self._sessions.delete(key, request.etag)
+        return empty_pb2.Empty()
+
+    async def SendMessage(
+        self, request: events_pb2.SendMessageRequest, context: Context
+    ) -> AsyncIterator[events_pb2.SendMessageResponse]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "SendMessage is not implemented yet")
+        yield events_pb2.SendMessageResponse()  # pragma: no cover - makes this a generator
+
+    async def ListItems(
+        self, request: pb.ListItemsRequest, context: Context
+    ) -> pb.ListItemsResponse:
+        key = names.session_key(request.parent, tenant_of(context), "parent")
+        page = await self._sessions.list_items(
+            key,
+            size=request.page_size,
+            token=request.page_token,
+            after_sequence=request.after_sequence,
+            newest_count=request.newest_count,
+        )
+        return pb.ListItemsResponse(
+            items=[item_to_proto(key, i) for i in page.entries],
+            next_page_token=page.next_page_token,
+        )
+
+    async def AddItems(self, request: pb.AddItemsRequest, context: Context) -> pb.AddItemsResponse:
+        key = names.session_key(request.parent, tenant_of(context), "parent")
+        stored = await self._sessions.add_items(key, [i.item_json for i in request.items])
+        return pb.AddItemsResponse(items=[item_to_proto(key, i) for i in stored])
+
+    async def PopItem(self, request: pb.PopItemRequest, context: Context) -> pb.PopItemResponse:
+        key = names.session_key(request.parent, tenant_of(context), "parent")
+        item = await self._sessions.pop_item(key)
+        if item is None:
+            return pb.PopItemResponse()
+        return pb.PopItemResponse(item=item_to_proto(key, item))
+
+    async def ClearSession(
+        self, request: pb.ClearSessionRequest, context: Context
+    ) -> pb.ClearSessionResponse:
+        key = names.session_key(request.name, tenant_of(context))
+        return pb.ClearSessionResponse(deleted_item_count=await self._sessions.clear(key))
+
+    async def GetRun(self, request: pb.GetRunRequest, context: Context) -> session_pb2.Run:
+        key, run_id = names.run_key(request.name, tenant_of(context))
+        return run_to_proto(await self._sessions.get_run(key, run_id))
+
+    async def ListRuns(self, request: pb.ListRunsRequest, context: Context) -> pb.ListRunsResponse:
+        key = names.session_key(request.parent, tenant_of(context), "parent")
+        page = await self._sessions.list_runs(key, size=request.page_size, token=request.page_token)
+        return pb.ListRunsResponse(
+            runs=[run_to_proto(r) for r in page.entries], next_page_token=page.next_page_token
+        )
