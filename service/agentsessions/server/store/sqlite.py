@@ -1,0 +1,314 @@
+"""SQLiteStore: the default `Store`, one database file through aiosqlite.
+
+Writes go through one writer connection (sqlite_writer.Writer) that groups
+concurrent writes into few commits; reads use a few reader connections,
+which WAL lets run beside the writer. Every read is a single statement, so
+it sees one consistent snapshot without an explicit transaction.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from collections.abc import Sequence
+
+import aiosqlite
+
+from ..domain.models import (
+    AgentRecord,
+    ItemRecord,
+    NewItem,
+    RunRecord,
+    SessionKey,
+    SessionRecord,
+    SessionStats,
+)
+from . import sqlite_history, sqlite_resources
+from .base import SessionCursor, SessionPageEntry, SessionQuery
+from .sqlite_queries import list_sessions_sql
+from .sqlite_rows import (
+    AGENT_COLUMNS,
+    ITEM_COLUMNS,
+    RUN_COLUMNS,
+    SESSION_COLUMNS,
+    agent_from_row,
+    item_from_row,
+    run_from_row,
+    session_from_row,
+)
+from .sqlite_schema import configure, migrate
+from .sqlite_sql import fetch_all, fetch_one, session_not_found
+from .sqlite_writer import Writer
+
+_SESSION_KEY_SQL = "s.tenant = :tenant AND s.agent_id = :agent_id AND s.session_id = :session_id"
+
+
+def _key_params(key: SessionKey) -> dict[str, str]:
+    return {"tenant": key.tenant, "agent_id": key.agent_id, "session_id": key.session_id}
+
+
+class SQLiteStore:
+    """A `Store` in one SQLite file.
+
+    Example:
+        store = SQLiteStore("agentsessions.db")
+        await store.open()
+        try:
+            agent = await store.create_agent(AgentRecord("default", "a1", "Helper"), None)
+        finally:
+            await store.close()
+    """
+
+    def __init__(self, path: str, *, readers: int = 2) -> None:
+        self.path = path
+        self._reader_count = max(readers, 1)
+        self._writer_conn: aiosqlite.Connection | None = None
+        self._writer: Writer | None = None
+        self._readers: list[aiosqlite.Connection] = []
+        self._next_reader = itertools.count()
+
+    async def open(self) -> None:
+        """Connects and migrates the schema to the current version."""
+        # isolation_level=None: the store issues BEGIN/COMMIT itself.
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            await configure(conn, writer=True)
+            await migrate(conn)
+            for _ in range(self._reader_count):
+                reader = await aiosqlite.connect(self.path, isolation_level=None)
+                self._readers.append(reader)
+                reader.row_factory = sqlite3.Row
+                await configure(reader, writer=False)
+        except BaseException:
+            for reader in self._readers:
+                await reader.close()
+            self._readers.clear()
+            await conn.close()
+            raise
+        self._writer_conn = conn
+        self._writer = Writer(conn)
+        self._writer.start()
+
+    async def close(self) -> None:
+        """Waits for writes in flight and releases connections."""
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
+        for reader in self._readers:
+            await reader.close()
+        self._readers.clear()
+        if self._writer_conn is not None:
+            await self._writer_conn.close()
+            self._writer_conn = None
+
+    def _reader(self) -> aiosqlite.Connection:
+        if not self._readers:
+            raise RuntimeError("SQLiteStore is not open")
+        return self._readers[next(self._next_reader) % len(self._readers)]
+
+    def _write(self) -> Writer:
+        if self._writer is None:
+            raise RuntimeError("SQLiteStore is not open")
+        return self._writer
+
+    # Agents ---------------------------------------------------------------
+
+    async def create_agent(self, agent: AgentRecord, request_id: str | None) -> AgentRecord:
+        return await self._write().submit(
+            lambda conn: sqlite_resources.create_agent(conn, agent, request_id)
+        )
+
+    async def get_agent(self, tenant: str, agent_id: str) -> AgentRecord | None:
+        row = await fetch_one(
+            self._reader(),
+            f"SELECT {AGENT_COLUMNS} FROM agents WHERE tenant = ? AND agent_id = ?",
+            (tenant, agent_id),
+        )
+        return agent_from_row(row) if row is not None else None
+
+    async def get_agents(self, tenant: str, agent_ids: Sequence[str]) -> list[AgentRecord]:
+        if not agent_ids:
+            return []
+        # One JSON parameter instead of a variable number of placeholders.
+        rows = await fetch_all(
+            self._reader(),
+            f"""
+            SELECT {AGENT_COLUMNS}
+              FROM agents
+             WHERE tenant = ? AND agent_id IN (SELECT value FROM json_each(?))
+            """,
+            (tenant, json.dumps(list(agent_ids))),
+        )
+        return [agent_from_row(row) for row in rows]
+
+    async def list_agents(
+        self, tenant: str, *, after: tuple[int, str] | None, limit: int
+    ) -> list[AgentRecord]:
+        params: dict[str, object] = {"tenant": tenant, "limit": max(limit, 0)}
+        # Built only when needed: an `:after IS NULL OR ...` test would keep
+        # SQLite from starting the index scan at the cursor.
+        beyond = ""
+        if after is not None:
+            beyond = """
+               AND create_time >= :after_time
+               AND (create_time > :after_time OR agent_id > :after_id)"""
+            params["after_time"], params["after_id"] = after
+        rows = await fetch_all(
+            self._reader(),
+            f"""
+            SELECT {AGENT_COLUMNS}
+              FROM agents INDEXED BY agents_by_create_time
+             WHERE tenant = :tenant{beyond}
+             ORDER BY create_time, agent_id
+             LIMIT :limit
+            """,
+            params,
+        )
+        return [agent_from_row(row) for row in rows]
+
+    async def update_agent(self, agent: AgentRecord, *, expected_etag: str | None) -> AgentRecord:
+        return await self._write().submit(
+            lambda conn: sqlite_resources.update_agent(conn, agent, expected_etag)
+        )
+
+    async def delete_agent(
+        self, tenant: str, agent_id: str, *, force: bool, expected_etag: str | None
+    ) -> None:
+        await self._write().submit(
+            lambda conn: sqlite_resources.delete_agent(conn, tenant, agent_id, force, expected_etag)
+        )
+
+    # Sessions -------------------------------------------------------------
+
+    async def create_session(self, session: SessionRecord, request_id: str | None) -> SessionRecord:
+        return await self._write().submit(
+            lambda conn: sqlite_resources.create_session(conn, session, request_id)
+        )
+
+    async def get_session(self, key: SessionKey) -> SessionRecord | None:
+        row = await fetch_one(
+            self._reader(),
+            f"SELECT {SESSION_COLUMNS} FROM sessions AS s WHERE {_SESSION_KEY_SQL}",
+            _key_params(key),
+        )
+        return session_from_row(row) if row is not None else None
+
+    async def list_sessions(self, query: SessionQuery) -> list[SessionPageEntry]:
+        sql, params = list_sessions_sql(query)
+        rows = await fetch_all(self._reader(), sql, params)
+        column = query.order.field
+        return [
+            SessionPageEntry(session_from_row(row), SessionCursor(value=row[column], row=row["pk"]))
+            for row in rows
+        ]
+
+    async def update_session(
+        self, session: SessionRecord, *, expected_etag: str | None
+    ) -> SessionRecord:
+        return await self._write().submit(
+            lambda conn: sqlite_resources.update_session(conn, session, expected_etag)
+        )
+
+    async def delete_session(self, key: SessionKey, *, expected_etag: str | None) -> None:
+        await self._write().submit(
+            lambda conn: sqlite_resources.delete_session(conn, key, expected_etag)
+        )
+
+    # Items ----------------------------------------------------------------
+
+    async def add_items(
+        self, key: SessionKey, items: Sequence[NewItem], *, run_id: str = ""
+    ) -> list[ItemRecord]:
+        batch = list(items)  # the caller may change its list while the write waits
+        return await self._write().submit(
+            lambda conn: sqlite_history.add_items(conn, key, batch, run_id)
+        )
+
+    async def list_items(
+        self,
+        key: SessionKey,
+        *,
+        after_sequence: int = 0,
+        newest_count: int = 0,
+        limit: int | None = None,
+    ) -> list[ItemRecord]:
+        # The LEFT JOIN yields one all-NULL item row for an existing empty
+        # session, so existence and items come from one snapshot.
+        rows = await fetch_all(
+            self._reader(),
+            f"""
+            SELECT s.pk AS session_pk, {ITEM_COLUMNS}
+              FROM sessions AS s
+              LEFT JOIN items AS i
+                ON i.session_pk = s.pk
+               AND i.sequence > :after_sequence
+               AND (:newest_count = 0 OR i.sequence > s.item_count - :newest_count)
+             WHERE {_SESSION_KEY_SQL}
+             ORDER BY i.sequence
+             LIMIT :limit
+            """,
+            {
+                **_key_params(key),
+                "after_sequence": after_sequence,
+                "newest_count": max(newest_count, 0),
+                # At least one row, so that limit 0 still tells a missing session.
+                "limit": -1 if limit is None else max(limit, 1),
+            },
+        )
+        if not rows:
+            raise session_not_found(key)
+        items = [item_from_row(row) for row in rows if row["sequence"] is not None]
+        return items if limit is None else items[: max(limit, 0)]
+
+    async def pop_item(self, key: SessionKey) -> ItemRecord | None:
+        return await self._write().submit(lambda conn: sqlite_history.pop_item(conn, key))
+
+    async def clear_items(self, key: SessionKey) -> int:
+        return await self._write().submit(lambda conn: sqlite_history.clear_items(conn, key))
+
+    # Runs -----------------------------------------------------------------
+
+    async def start_run(self, run: RunRecord) -> RunRecord:
+        return await self._write().submit(lambda conn: sqlite_history.start_run(conn, run))
+
+    async def finish_run(self, run: RunRecord) -> SessionStats:
+        return await self._write().submit(lambda conn: sqlite_history.finish_run(conn, run))
+
+    async def get_run(self, key: SessionKey, run_id: str) -> RunRecord | None:
+        row = await fetch_one(
+            self._reader(),
+            f"""
+            SELECT {RUN_COLUMNS}
+              FROM sessions AS s
+              JOIN runs AS r ON r.session_pk = s.pk
+             WHERE {_SESSION_KEY_SQL} AND r.run_id = :run_id
+            """,
+            {**_key_params(key), "run_id": run_id},
+        )
+        return run_from_row(key, row) if row is not None else None
+
+    async def list_runs(
+        self, key: SessionKey, *, after: tuple[int, str] | None, limit: int
+    ) -> list[RunRecord]:
+        params: dict[str, object] = {**_key_params(key), "limit": max(limit, 0)}
+        beyond = ""
+        if after is not None:
+            beyond = """
+               AND r.start_time <= :after_time
+               AND (r.start_time < :after_time OR r.run_id < :after_id)"""
+            params["after_time"], params["after_id"] = after
+        rows = await fetch_all(
+            self._reader(),
+            f"""
+            SELECT {RUN_COLUMNS}
+              FROM sessions AS s
+              JOIN runs AS r INDEXED BY runs_by_start_time ON r.session_pk = s.pk
+             WHERE {_SESSION_KEY_SQL}{beyond}
+             ORDER BY r.start_time DESC, r.run_id DESC
+             LIMIT :limit
+            """,
+            params,
+        )
+        return [run_from_row(key, row) for row in rows]

@@ -1,0 +1,299 @@
+"""Write operations on agents and sessions; each runs inside the writer's transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import aiosqlite
+
+from ..domain.errors import AlreadyExists, FailedPrecondition
+from ..domain.models import AgentRecord, SessionKey, SessionRecord, SessionStats, now_us
+from .sqlite_rows import (
+    AGENT_COLUMNS,
+    SESSION_COLUMNS,
+    agent_from_row,
+    agent_params,
+    labels_json,
+    new_etag,
+    session_from_row,
+)
+from .sqlite_sql import (
+    agent_name,
+    agent_not_found,
+    etag_differs,
+    etag_mismatch,
+    execute,
+    fetch_one,
+    session_name,
+    session_not_found,
+)
+
+AGENTS_SCOPE = "agents"
+
+
+def sessions_scope(agent_id: str) -> str:
+    return f"agents/{agent_id}/sessions"
+
+
+async def create_agent(
+    conn: aiosqlite.Connection, agent: AgentRecord, request_id: str | None
+) -> AgentRecord:
+    if request_id:
+        row = await fetch_one(
+            conn,
+            f"""
+            SELECT {AGENT_COLUMNS}
+              FROM agents
+             WHERE (tenant, agent_id) = (
+                   SELECT tenant, agent_id
+                     FROM create_requests
+                    WHERE tenant = ? AND scope = ? AND request_id = ?)
+            """,
+            (agent.tenant, AGENTS_SCOPE, request_id),
+        )
+        if row is not None:
+            return agent_from_row(row)
+    created = agent.create_time_us or now_us()
+    stored = dataclasses.replace(
+        agent, create_time_us=created, update_time_us=created, etag=new_etag()
+    )
+    inserted = await execute(
+        conn,
+        f"""
+        INSERT INTO agents ({AGENT_COLUMNS})
+        VALUES (:tenant, :agent_id, :display_name, :description, :instructions, :model,
+                :temperature, :top_p, :max_output_tokens, :tools, :handoffs,
+                :history_max_items, :create_time, :update_time, :etag)
+        ON CONFLICT (tenant, agent_id) DO NOTHING
+        """,
+        agent_params(stored),
+    )
+    if not inserted:
+        raise AlreadyExists(
+            f"{agent_name(agent.agent_id)} already exists",
+            reason="AGENT_ALREADY_EXISTS",
+            metadata={"agent_id": agent.agent_id},
+        )
+    if request_id:
+        await execute(
+            conn,
+            """
+            INSERT INTO create_requests (
+                tenant, scope, request_id, agent_id, session_pk, create_time)
+            VALUES (?, ?, ?, ?, NULL, ?)
+            """,
+            (agent.tenant, AGENTS_SCOPE, request_id, agent.agent_id, created),
+        )
+    return stored
+
+
+async def update_agent(
+    conn: aiosqlite.Connection, agent: AgentRecord, expected_etag: str | None
+) -> AgentRecord:
+    row = await fetch_one(
+        conn,
+        "SELECT create_time, etag FROM agents WHERE tenant = ? AND agent_id = ?",
+        (agent.tenant, agent.agent_id),
+    )
+    if row is None:
+        raise agent_not_found(agent.agent_id)
+    if etag_differs(expected_etag, row["etag"]):
+        raise etag_mismatch(agent_name(agent.agent_id), {"agent_id": agent.agent_id})
+    stored = dataclasses.replace(
+        agent,
+        create_time_us=row["create_time"],
+        update_time_us=max(now_us(), row["create_time"]),
+        etag=new_etag(),
+    )
+    await execute(
+        conn,
+        """
+        UPDATE agents
+           SET display_name = :display_name,
+               description = :description,
+               instructions = :instructions,
+               model = :model,
+               temperature = :temperature,
+               top_p = :top_p,
+               max_output_tokens = :max_output_tokens,
+               tools = :tools,
+               handoffs = :handoffs,
+               history_max_items = :history_max_items,
+               update_time = :update_time,
+               etag = :etag
+         WHERE tenant = :tenant AND agent_id = :agent_id
+        """,
+        agent_params(stored),
+    )
+    return stored
+
+
+async def delete_agent(
+    conn: aiosqlite.Connection,
+    tenant: str,
+    agent_id: str,
+    force: bool,
+    expected_etag: str | None,
+) -> None:
+    row = await fetch_one(
+        conn, "SELECT etag FROM agents WHERE tenant = ? AND agent_id = ?", (tenant, agent_id)
+    )
+    if row is None:
+        raise agent_not_found(agent_id)
+    if etag_differs(expected_etag, row["etag"]):
+        raise etag_mismatch(agent_name(agent_id), {"agent_id": agent_id})
+    if not force:
+        busy = await fetch_one(
+            conn,
+            "SELECT 1 FROM sessions WHERE tenant = ? AND agent_id = ? LIMIT 1",
+            (tenant, agent_id),
+        )
+        if busy is not None:
+            raise FailedPrecondition(
+                f"{agent_name(agent_id)} has sessions; delete them first or set force",
+                reason="AGENT_HAS_SESSIONS",
+                metadata={"agent_id": agent_id},
+            )
+    # With force, the foreign keys cascade to sessions, items, runs and create requests.
+    await execute(conn, "DELETE FROM agents WHERE tenant = ? AND agent_id = ?", (tenant, agent_id))
+
+
+async def create_session(
+    conn: aiosqlite.Connection, session: SessionRecord, request_id: str | None
+) -> SessionRecord:
+    scope = sessions_scope(session.agent_id)
+    if request_id:
+        row = await fetch_one(
+            conn,
+            f"""
+            SELECT {SESSION_COLUMNS}
+              FROM sessions
+             WHERE pk = (
+                   SELECT session_pk
+                     FROM create_requests
+                    WHERE tenant = ? AND scope = ? AND request_id = ?)
+            """,
+            (session.tenant, scope, request_id),
+        )
+        if row is not None:
+            return session_from_row(row)
+    agent = await fetch_one(
+        conn,
+        "SELECT 1 FROM agents WHERE tenant = ? AND agent_id = ?",
+        (session.tenant, session.agent_id),
+    )
+    if agent is None:
+        raise agent_not_found(session.agent_id)
+    created = session.create_time_us or now_us()
+    stored = dataclasses.replace(
+        session,
+        create_time_us=created,
+        update_time_us=created,
+        last_activity_time_us=session.last_activity_time_us or created,
+        stats=SessionStats(),
+        etag=new_etag(),
+    )
+    row = await fetch_one(
+        conn,
+        """
+        INSERT INTO sessions (
+            tenant, agent_id, session_id, display_name, state, labels,
+            create_time, update_time, last_activity_time, expire_time, etag)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (tenant, agent_id, session_id) DO NOTHING
+        RETURNING pk
+        """,
+        (
+            stored.tenant,
+            stored.agent_id,
+            stored.session_id,
+            stored.display_name,
+            int(stored.state),
+            labels_json(stored.labels),
+            stored.create_time_us,
+            stored.update_time_us,
+            stored.last_activity_time_us,
+            stored.expire_time_us,
+            stored.etag,
+        ),
+    )
+    if row is None:
+        key = SessionKey(session.tenant, session.agent_id, session.session_id)
+        raise AlreadyExists(
+            f"{session_name(key)} already exists",
+            reason="SESSION_ALREADY_EXISTS",
+            metadata={"agent_id": key.agent_id, "session_id": key.session_id},
+        )
+    if request_id:
+        await execute(
+            conn,
+            """
+            INSERT INTO create_requests (
+                tenant, scope, request_id, agent_id, session_pk, create_time)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """,
+            (stored.tenant, scope, request_id, stored.agent_id, row["pk"], created),
+        )
+    return stored
+
+
+async def update_session(
+    conn: aiosqlite.Connection, session: SessionRecord, expected_etag: str | None
+) -> SessionRecord:
+    key = SessionKey(session.tenant, session.agent_id, session.session_id)
+    row = await fetch_one(
+        conn,
+        "SELECT etag FROM sessions WHERE tenant = ? AND agent_id = ? AND session_id = ?",
+        (key.tenant, key.agent_id, key.session_id),
+    )
+    if row is None:
+        raise session_not_found(key)
+    if etag_differs(expected_etag, row["etag"]):
+        raise etag_mismatch(
+            session_name(key), {"agent_id": key.agent_id, "session_id": key.session_id}
+        )
+    updated = await fetch_one(
+        conn,
+        f"""
+        UPDATE sessions
+           SET display_name = ?,
+               state = ?,
+               labels = ?,
+               expire_time = ?,
+               update_time = max(?, create_time),
+               etag = ?
+         WHERE tenant = ? AND agent_id = ? AND session_id = ?
+        RETURNING {SESSION_COLUMNS}
+        """,
+        (
+            session.display_name,
+            int(session.state),
+            labels_json(session.labels),
+            session.expire_time_us,
+            now_us(),
+            new_etag(),
+            key.tenant,
+            key.agent_id,
+            key.session_id,
+        ),
+    )
+    assert updated is not None  # the row was read in this transaction
+    return session_from_row(updated)
+
+
+async def delete_session(
+    conn: aiosqlite.Connection, key: SessionKey, expected_etag: str | None
+) -> None:
+    row = await fetch_one(
+        conn,
+        "SELECT pk, etag FROM sessions WHERE tenant = ? AND agent_id = ? AND session_id = ?",
+        (key.tenant, key.agent_id, key.session_id),
+    )
+    if row is None:
+        raise session_not_found(key)
+    if etag_differs(expected_etag, row["etag"]):
+        raise etag_mismatch(
+            session_name(key), {"agent_id": key.agent_id, "session_id": key.session_id}
+        )
+    # Items, runs and the create request go with it (ON DELETE CASCADE).
+    await execute(conn, "DELETE FROM sessions WHERE pk = ?", (row["pk"],))

@@ -1,0 +1,166 @@
+"""Column lists and conversions between SQLite rows and domain records."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from typing import Any
+
+from ..domain.models import (
+    AgentRecord,
+    ItemRecord,
+    ModelSettingsSpec,
+    RunError,
+    RunRecord,
+    RunState,
+    SessionKey,
+    SessionRecord,
+    SessionState,
+    SessionStats,
+    Usage,
+)
+
+AGENT_COLUMNS = """
+    tenant, agent_id, display_name, description, instructions, model,
+    temperature, top_p, max_output_tokens, tools, handoffs, history_max_items,
+    create_time, update_time, etag
+"""
+
+SESSION_COLUMNS = """
+    pk, tenant, agent_id, session_id, display_name, state, labels,
+    create_time, update_time, last_activity_time, expire_time,
+    item_count, message_count, function_call_count,
+    input_tokens, output_tokens, total_tokens, run_count, etag
+"""
+
+STATS_COLUMNS = """
+    item_count, message_count, function_call_count,
+    input_tokens, output_tokens, total_tokens, run_count
+"""
+
+ITEM_COLUMNS = "i.sequence, i.item_json, i.type, i.role, i.text, i.run_id, i.create_time"
+
+RUN_COLUMNS = """
+    r.run_id, r.state, r.requests, r.input_tokens, r.output_tokens, r.total_tokens,
+    r.error_code, r.error_message, r.error_reason, r.start_time, r.end_time, r.last_agent_id
+"""
+
+
+def new_etag() -> str:
+    """An opaque value that changes on every write of a resource's fields."""
+    return secrets.token_hex(8)
+
+
+def agent_params(agent: AgentRecord) -> dict[str, Any]:
+    """The named parameters of AGENT_COLUMNS for `agent`."""
+    return {
+        "tenant": agent.tenant,
+        "agent_id": agent.agent_id,
+        "display_name": agent.display_name,
+        "description": agent.description,
+        "instructions": agent.instructions,
+        "model": agent.model,
+        "temperature": agent.model_settings.temperature,
+        "top_p": agent.model_settings.top_p,
+        "max_output_tokens": agent.model_settings.max_output_tokens,
+        "tools": json.dumps(list(agent.tools)),
+        "handoffs": json.dumps(list(agent.handoffs)),
+        "history_max_items": agent.history_max_items,
+        "create_time": agent.create_time_us,
+        "update_time": agent.update_time_us,
+        "etag": agent.etag,
+    }
+
+
+def agent_from_row(row: sqlite3.Row) -> AgentRecord:
+    return AgentRecord(
+        tenant=row["tenant"],
+        agent_id=row["agent_id"],
+        display_name=row["display_name"],
+        description=row["description"],
+        instructions=row["instructions"],
+        model=row["model"],
+        model_settings=ModelSettingsSpec(
+            temperature=row["temperature"],
+            top_p=row["top_p"],
+            max_output_tokens=row["max_output_tokens"],
+        ),
+        tools=tuple(json.loads(row["tools"])),
+        handoffs=tuple(json.loads(row["handoffs"])),
+        history_max_items=row["history_max_items"],
+        create_time_us=row["create_time"],
+        update_time_us=row["update_time"],
+        etag=row["etag"],
+    )
+
+
+def labels_json(labels: dict[str, str]) -> str:
+    # Sorted keys keep the stored text stable for equal label sets.
+    return json.dumps(labels, sort_keys=True, separators=(",", ":"))
+
+
+def stats_from_row(row: sqlite3.Row) -> SessionStats:
+    return SessionStats(
+        item_count=row["item_count"],
+        message_count=row["message_count"],
+        function_call_count=row["function_call_count"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        total_tokens=row["total_tokens"],
+        run_count=row["run_count"],
+    )
+
+
+def session_from_row(row: sqlite3.Row) -> SessionRecord:
+    return SessionRecord(
+        tenant=row["tenant"],
+        agent_id=row["agent_id"],
+        session_id=row["session_id"],
+        display_name=row["display_name"],
+        state=SessionState(row["state"]),
+        labels=json.loads(row["labels"]),
+        create_time_us=row["create_time"],
+        update_time_us=row["update_time"],
+        last_activity_time_us=row["last_activity_time"],
+        expire_time_us=row["expire_time"],
+        stats=stats_from_row(row),
+        etag=row["etag"],
+    )
+
+
+def item_from_row(row: sqlite3.Row) -> ItemRecord:
+    return ItemRecord(
+        sequence=row["sequence"],
+        item_json=row["item_json"],
+        type=row["type"],
+        role=row["role"],
+        text=row["text"],
+        run_id=row["run_id"],
+        create_time_us=row["create_time"],
+    )
+
+
+def run_from_row(key: SessionKey, row: sqlite3.Row) -> RunRecord:
+    error = None
+    if row["error_code"] is not None:
+        error = RunError(
+            code=row["error_code"],
+            message=row["error_message"] or "",
+            reason=row["error_reason"] or "",
+        )
+    return RunRecord(
+        key=key,
+        run_id=row["run_id"],
+        state=RunState(row["state"]),
+        usage=Usage(
+            requests=row["requests"],
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            total_tokens=row["total_tokens"],
+        ),
+        error=error,
+        start_time_us=row["start_time"],
+        end_time_us=row["end_time"],
+        last_agent_id=row["last_agent_id"],
+    )

@@ -1,0 +1,204 @@
+"""The SQLite schema: connection pragmas and the ordered migrations applied at open()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from ..domain.models import now_us
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+# Ordered; a released migration is never edited, only followed by a new one.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "agents, sessions, items, runs, create requests",
+        (
+            """
+            CREATE TABLE agents (
+                tenant            TEXT    NOT NULL,
+                agent_id          TEXT    NOT NULL,
+                display_name      TEXT    NOT NULL,
+                description       TEXT    NOT NULL,
+                instructions      TEXT    NOT NULL,
+                model             TEXT    NOT NULL,
+                temperature       REAL,
+                top_p             REAL,
+                max_output_tokens INTEGER,
+                tools             TEXT    NOT NULL,  -- JSON array of tool names
+                handoffs          TEXT    NOT NULL,  -- JSON array of agent ids
+                history_max_items INTEGER NOT NULL,
+                create_time       INTEGER NOT NULL,  -- microseconds since the epoch
+                update_time       INTEGER NOT NULL,
+                etag              TEXT    NOT NULL,
+                PRIMARY KEY (tenant, agent_id)
+            )
+            """,
+            "CREATE INDEX agents_by_create_time ON agents (tenant, create_time, agent_id)",
+            # pk is the rowid: the keyset tie-breaker of every session list, and
+            # implicitly the last column of every index on this table.
+            """
+            CREATE TABLE sessions (
+                pk                  INTEGER PRIMARY KEY,
+                tenant              TEXT    NOT NULL,
+                agent_id            TEXT    NOT NULL,
+                session_id          TEXT    NOT NULL,
+                display_name        TEXT    NOT NULL,
+                state               INTEGER NOT NULL,
+                labels              TEXT    NOT NULL,  -- JSON object of strings
+                create_time         INTEGER NOT NULL,
+                update_time         INTEGER NOT NULL,
+                last_activity_time  INTEGER NOT NULL,
+                expire_time         INTEGER,
+                item_count          INTEGER NOT NULL DEFAULT 0,
+                message_count       INTEGER NOT NULL DEFAULT 0,
+                function_call_count INTEGER NOT NULL DEFAULT 0,
+                input_tokens        INTEGER NOT NULL DEFAULT 0,
+                output_tokens       INTEGER NOT NULL DEFAULT 0,
+                total_tokens        INTEGER NOT NULL DEFAULT 0,
+                run_count           INTEGER NOT NULL DEFAULT 0,
+                etag                TEXT    NOT NULL,
+                UNIQUE (tenant, agent_id, session_id),
+                -- Cascades only on a forced delete: an unforced one checks first.
+                FOREIGN KEY (tenant, agent_id) REFERENCES agents (tenant, agent_id)
+                    ON DELETE CASCADE
+            )
+            """,
+            *(
+                f"CREATE INDEX sessions_by_agent_{col} ON sessions (tenant, agent_id, {col})"
+                for col in ("last_activity_time", "create_time", "update_time")
+            ),
+            *(
+                f"CREATE INDEX sessions_by_{col} ON sessions (tenant, {col})"
+                for col in ("last_activity_time", "create_time", "update_time")
+            ),
+            # A rowid table, not WITHOUT ROWID: item_json can be large, and
+            # WITHOUT ROWID suits small rows only.
+            """
+            CREATE TABLE items (
+                session_pk  INTEGER NOT NULL REFERENCES sessions (pk) ON DELETE CASCADE,
+                sequence    INTEGER NOT NULL,
+                tenant      TEXT    NOT NULL,
+                type        TEXT    NOT NULL,
+                role        TEXT    NOT NULL,
+                text        TEXT    NOT NULL,
+                item_json   TEXT    NOT NULL,
+                run_id      TEXT    NOT NULL,
+                create_time INTEGER NOT NULL,
+                PRIMARY KEY (session_pk, sequence)
+            )
+            """,
+            """
+            CREATE TABLE runs (
+                session_pk    INTEGER NOT NULL REFERENCES sessions (pk) ON DELETE CASCADE,
+                run_id        TEXT    NOT NULL,
+                tenant        TEXT    NOT NULL,
+                state         INTEGER NOT NULL,
+                requests      INTEGER NOT NULL DEFAULT 0,
+                input_tokens  INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                total_tokens  INTEGER NOT NULL DEFAULT 0,
+                error_code    INTEGER,
+                error_message TEXT,
+                error_reason  TEXT,
+                start_time    INTEGER NOT NULL,
+                end_time      INTEGER,
+                last_agent_id TEXT    NOT NULL,
+                PRIMARY KEY (session_pk, run_id)
+            )
+            """,
+            "CREATE INDEX runs_by_start_time ON runs (session_pk, start_time, run_id)",
+            # Idempotent creates: (tenant, scope, request_id) -> the created resource.
+            # The foreign keys drop a row with its resource, so a row always names
+            # a live resource and the table never outgrows the data.
+            """
+            CREATE TABLE create_requests (
+                tenant      TEXT    NOT NULL,
+                scope       TEXT    NOT NULL,  -- the parent collection, e.g. 'agents/a/sessions'
+                request_id  TEXT    NOT NULL,
+                agent_id    TEXT    NOT NULL,
+                session_pk  INTEGER REFERENCES sessions (pk) ON DELETE CASCADE,
+                create_time INTEGER NOT NULL,
+                PRIMARY KEY (tenant, scope, request_id),
+                FOREIGN KEY (tenant, agent_id) REFERENCES agents (tenant, agent_id)
+                    ON DELETE CASCADE
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX create_requests_by_agent ON create_requests (tenant, agent_id)",
+            "CREATE INDEX create_requests_by_session ON create_requests (session_pk)",
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer version of the service."""
+
+
+async def configure(conn: aiosqlite.Connection, *, writer: bool) -> None:
+    """Sets the per-connection pragmas."""
+    await conn.execute("PRAGMA busy_timeout = 5000")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    if writer:
+        # WAL lets readers run beside the one writer and is persistent in the file.
+        await conn.execute("PRAGMA journal_mode = WAL")
+        # FULL fsyncs the WAL on every commit, so an acknowledged write survives
+        # power loss, not only a process crash (NORMAL's guarantee in WAL mode).
+        # The store groups concurrent writes into one commit to pay for it once.
+        await conn.execute("PRAGMA synchronous = FULL")
+    else:
+        await conn.execute("PRAGMA query_only = ON")
+
+
+async def migrate(conn: aiosqlite.Connection) -> int:
+    """Applies the pending migrations, each in its own transaction; returns the version."""
+    await conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+            version      INTEGER PRIMARY KEY,
+            name         TEXT    NOT NULL,
+            applied_time INTEGER NOT NULL
+        )
+        """
+    )
+    version = 0
+    for migration in MIGRATIONS:
+        # IMMEDIATE takes the write lock before reading the version, so two
+        # processes opening one file at once cannot both apply a migration.
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = await _current_version(conn)
+            if version > LATEST_VERSION:
+                raise SchemaTooNew(
+                    f"database schema version {version} is newer than this service's "
+                    f"{LATEST_VERSION}"
+                )
+            if migration.version > version:
+                for statement in migration.statements:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_time) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, now_us()),
+                )
+                version = migration.version
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+    return version
+
+
+async def _current_version(conn: aiosqlite.Connection) -> int:
+    rows = list(await conn.execute_fetchall("SELECT max(version) FROM schema_migrations"))
+    value = rows[0][0]
+    return int(value) if value is not None else 0

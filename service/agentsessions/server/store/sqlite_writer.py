@@ -1,0 +1,155 @@
+"""The single SQLite writer: a queue of write operations grouped into few commits.
+
+SQLite allows one writer at a time, so every write goes through one
+connection owned by one task. Operations that queue up while a commit is in
+flight run together in the next transaction, each inside its own SAVEPOINT:
+an operation that fails rolls back alone, and the batch pays for one fsync.
+A result is handed back only after COMMIT returned, so an acknowledged write
+is durable; a caller that is cancelled still waits for its write to settle,
+so it never leaves a partial batch behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from ..domain.errors import Unavailable
+
+T = TypeVar("T")
+WriteOp = Callable[[aiosqlite.Connection], Awaitable[T]]
+
+_log = logging.getLogger(__name__)
+
+# Bounds how long one transaction holds the write lock.
+MAX_BATCH = 64
+
+
+class _Pending:
+    __slots__ = ("future", "op")
+
+    def __init__(self, op: WriteOp[Any], future: asyncio.Future[Any]) -> None:
+        self.op = op
+        self.future = future
+
+
+class Writer:
+    """Runs write operations on `conn`, one transaction per batch."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sqlite-writer")
+
+    async def submit(self, op: WriteOp[T]) -> T:
+        """Runs `op` in a write transaction and returns its result once committed."""
+        if self._closing or self._task is None or self._task.done():
+            raise Unavailable("the store is closed", reason="STORE_CLOSED")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(op, future))
+        return await _settle(future)
+
+    async def close(self) -> None:
+        """Finishes every queued operation, then stops."""
+        self._closing = True
+        if self._task is None:
+            return
+        self._queue.put_nowait(None)
+        await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        batch: list[_Pending] = []
+        try:
+            stopping = False
+            while not stopping:
+                first = await self._queue.get()
+                if first is None:
+                    break
+                batch = [first]
+                while len(batch) < MAX_BATCH and not self._queue.empty():
+                    following = self._queue.get_nowait()
+                    if following is None:
+                        stopping = True
+                        break
+                    batch.append(following)
+                try:
+                    await self._commit(batch)
+                except Exception as exc:
+                    _log.exception("sqlite write batch failed")
+                    for pending in batch:
+                        _fail(pending.future, exc)
+                    await self._abandon_transaction()
+        finally:
+            # Empty after a normal stop; if this task is cancelled, nothing may wait forever.
+            self._closing = True
+            closed = Unavailable("the store is closed", reason="STORE_CLOSED")
+            while not self._queue.empty():
+                queued = self._queue.get_nowait()
+                if queued is not None:
+                    batch.append(queued)
+            for pending in batch:
+                _fail(pending.future, closed)
+
+    async def _abandon_transaction(self) -> None:
+        if self._conn.in_transaction:
+            try:
+                await self._conn.execute("ROLLBACK")
+            except Exception:
+                _log.exception("sqlite rollback failed")
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        conn = self._conn
+        await conn.execute("BEGIN IMMEDIATE")
+        outcomes: list[tuple[bool, Any]] = []
+        for pending in batch:
+            await conn.execute("SAVEPOINT op")
+            try:
+                result = await pending.op(conn)
+            except Exception as exc:
+                if not conn.in_transaction:
+                    # SQLite ended the transaction itself (I/O error, disk
+                    # full): the writes of earlier operations are gone too.
+                    raise
+                await conn.execute("ROLLBACK TO op")
+                await conn.execute("RELEASE op")
+                outcomes.append((False, exc))
+            else:
+                await conn.execute("RELEASE op")
+                outcomes.append((True, result))
+        await conn.execute("COMMIT")
+        for pending, (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                if not pending.future.done():
+                    pending.future.set_result(value)
+            else:
+                _fail(pending.future, value)
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+async def _settle(future: asyncio.Future[T]) -> T:
+    """Waits for `future` even through cancellation, then re-raises the cancellation."""
+    cancellation: asyncio.CancelledError | None = None
+    while not future.done():
+        try:
+            await asyncio.wait({future})
+        except asyncio.CancelledError as exc:
+            cancellation = cancellation or exc
+    if cancellation is not None:
+        # Retrieve the outcome so a failed write is not reported as never retrieved.
+        if not future.cancelled():
+            future.exception()
+        raise cancellation
+    return future.result()
