@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -14,7 +14,8 @@ from ..servicers.status import STATUS_DETAILS_KEY, internal_status, status_of
 log = logging.getLogger("agentsessions.errors")
 
 Handler = Callable[..., Any]
-MethodHandler = grpc.RpcMethodHandler[Any, Any]
+# The stubs make RpcMethodHandler generic; at run time it is not subscriptable.
+MethodHandler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 
 async def _abort(
