@@ -48,7 +48,8 @@ async def test_create_get_with_stats(agents, sessions) -> None:
             items=[
                 session_pb2.Item(item_json='{"role": "user", "content": "hello"}'),
                 session_pb2.Item(
-                    item_json='{"type": "function_call", "name": "f", "call_id": "c", "arguments": "{}"}'
+                    item_json='{"type": "function_call", "name": "f", "call_id": "c", '
+                    '"arguments": "{}"}'
                 ),
             ],
         )
@@ -151,9 +152,8 @@ async def test_list_filters_orders_and_spans_agents(agents, sessions) -> None:
         s2.name,
         s3.name,
     ]
-    assert [
-        s.name for s in await list_all(sessions, parent="agents/-", order_by="update_time desc")
-    ][0] == s2.name
+    by_update = await list_all(sessions, parent="agents/-", order_by="update_time desc")
+    assert by_update[0].name == s2.name
     assert [
         s.name for s in await list_all(sessions, parent="agents/-", filter="state = PAUSED")
     ] == [s2.name]
