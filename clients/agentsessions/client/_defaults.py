@@ -1,0 +1,86 @@
+"""One table of per-method defaults: the deadline of each RPC and whether it is retried."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class _Default(enum.Enum):
+    """Marks an argument left out, so None can mean "no deadline" or "no retry"."""
+
+    DEFAULT = "DEFAULT"
+
+
+DEFAULT = _Default.DEFAULT
+"""Use the method's entry in METHOD_DEFAULTS."""
+
+TimeoutArg = float | None | _Default
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Retry with exponential backoff, only on UNAVAILABLE, within the call's deadline.
+
+    Attributes:
+        initial: the first wait in seconds.
+        maximum: the longest wait between attempts.
+        multiplier: how much each wait grows.
+        max_attempts: most attempts in all, the first one included.
+    """
+
+    initial: float = 0.1
+    maximum: float = 2.0
+    multiplier: float = 2.0
+    max_attempts: int = 20
+
+    def delays(self) -> list[float]:
+        """The waits before the second, third, … attempt."""
+        delays, delay = [], self.initial
+        for _ in range(self.max_attempts - 1):
+            delays.append(delay)
+            delay = min(delay * self.multiplier, self.maximum)
+        return delays
+
+
+NO_RETRY: Retry | None = None
+DEFAULT_RETRY = Retry()
+RetryArg = Retry | None | _Default
+
+
+@dataclass(frozen=True, slots=True)
+class MethodDefaults:
+    """A method's default deadline (seconds, covering all attempts) and retry policy."""
+
+    timeout: float
+    retry: Retry | None
+
+
+_READ = MethodDefaults(timeout=30.0, retry=DEFAULT_RETRY)
+# Creates carry a request_id the client fills in once per call, so a retry cannot
+# create twice; updates and clears set the same state again when repeated.
+_IDEMPOTENT_WRITE = MethodDefaults(timeout=30.0, retry=DEFAULT_RETRY)
+# A repeated delete would report NOT_FOUND, and a repeated append or pop would
+# change the history twice: these are never retried behind the caller's back.
+_ONCE = MethodDefaults(timeout=30.0, retry=NO_RETRY)
+
+METHOD_DEFAULTS: dict[str, MethodDefaults] = {
+    "CreateAgent": _IDEMPOTENT_WRITE,
+    "GetAgent": _READ,
+    "ListAgents": _READ,
+    "UpdateAgent": _IDEMPOTENT_WRITE,
+    "DeleteAgent": _ONCE,
+    "CreateSession": _IDEMPOTENT_WRITE,
+    "GetSession": _READ,
+    "ListSessions": _READ,
+    "UpdateSession": _IDEMPOTENT_WRITE,
+    "DeleteSession": _ONCE,
+    # A run may take many model turns; the stream is never replayed.
+    "SendMessage": MethodDefaults(timeout=600.0, retry=NO_RETRY),
+    "ListItems": _READ,
+    "AddItems": _ONCE,
+    "PopItem": _ONCE,
+    "ClearSession": _IDEMPOTENT_WRITE,
+    "GetRun": _READ,
+    "ListRuns": _READ,
+}

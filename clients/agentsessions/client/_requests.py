@@ -1,0 +1,103 @@
+"""Request builders shared by the asyncio and the blocking client."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from agentsessions.v1 import agent_pb2, events_pb2, session_pb2
+from agentsessions.v1 import session_service_pb2 as ss
+from google.protobuf import field_mask_pb2, json_format
+from google.protobuf.message import Message
+
+MessageT = TypeVar("MessageT", bound=Message)
+
+AgentLike = agent_pb2.Agent | Mapping[str, Any]
+SessionLike = session_pb2.Session | Mapping[str, Any]
+# An SDK item as a dict, its JSON text, or an Item message whose item_json is read.
+ItemLike = session_pb2.Item | Mapping[str, Any] | str
+MaskLike = field_mask_pb2.FieldMask | Iterable[str]
+
+
+def to_message(value: MessageT | Mapping[str, Any], message_type: type[MessageT]) -> MessageT:
+    """A message as is, or built from a dict with proto or JSON field names."""
+    if isinstance(value, message_type):
+        return value
+    return json_format.ParseDict(dict(value), message_type())  # type: ignore[arg-type]
+
+
+def to_field_mask(mask: MaskLike) -> field_mask_pb2.FieldMask:
+    if isinstance(mask, field_mask_pb2.FieldMask):
+        return mask
+    if isinstance(mask, str):
+        return field_mask_pb2.FieldMask(paths=mask.split(","))
+    return field_mask_pb2.FieldMask(paths=list(mask))
+
+
+def item_json(item: ItemLike) -> str:
+    """The JSON text of one SDK item, as stored in `Item.item_json`."""
+    if isinstance(item, session_pb2.Item):
+        return item.item_json
+    if isinstance(item, str):
+        return item
+    return json.dumps(dict(item), ensure_ascii=False)
+
+
+def create_agent(
+    agent: AgentLike, agent_id: str, request_id: str | None
+) -> agent_pb2.CreateAgentRequest:
+    return agent_pb2.CreateAgentRequest(
+        agent=to_message(agent, agent_pb2.Agent),
+        agent_id=agent_id,
+        request_id=request_id or str(uuid.uuid4()),
+    )
+
+
+def update_agent(agent: AgentLike, update_mask: MaskLike) -> agent_pb2.UpdateAgentRequest:
+    return agent_pb2.UpdateAgentRequest(
+        agent=to_message(agent, agent_pb2.Agent), update_mask=to_field_mask(update_mask)
+    )
+
+
+def create_session(
+    parent: str, session: SessionLike | None, session_id: str, request_id: str | None
+) -> ss.CreateSessionRequest:
+    return ss.CreateSessionRequest(
+        parent=parent,
+        session=to_message(session or {}, session_pb2.Session),
+        session_id=session_id,
+        request_id=request_id or str(uuid.uuid4()),
+    )
+
+
+def update_session(session: SessionLike, update_mask: MaskLike) -> ss.UpdateSessionRequest:
+    return ss.UpdateSessionRequest(
+        session=to_message(session, session_pb2.Session), update_mask=to_field_mask(update_mask)
+    )
+
+
+def add_items(parent: str, items: Sequence[ItemLike]) -> ss.AddItemsRequest:
+    return ss.AddItemsRequest(
+        parent=parent, items=[session_pb2.Item(item_json=item_json(item)) for item in items]
+    )
+
+
+def send_message(
+    session: str,
+    text: str | None,
+    input_items: Sequence[Mapping[str, Any]] | None,
+    wait_if_busy: bool,
+    max_turns: int,
+) -> events_pb2.SendMessageRequest:
+    if (text is None) == (input_items is None):
+        raise ValueError("send_message needs exactly one of text and input_items")
+    request = events_pb2.SendMessageRequest(
+        session=session, wait_if_busy=wait_if_busy, max_turns=max_turns
+    )
+    if text is not None:
+        request.text = text
+    else:
+        request.input_items_json = json.dumps([dict(i) for i in input_items or ()])
+    return request

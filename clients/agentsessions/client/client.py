@@ -1,0 +1,325 @@
+"""Client: one blocking method per RPC of AgentService and SessionService, over grpc."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import grpc
+from agentsessions.client import _requests as build
+from agentsessions.client._channel import ChannelOptions, Metadata, create_sync_channel
+from agentsessions.client._defaults import DEFAULT, RetryArg, TimeoutArg
+from agentsessions.client._invoke import call_sync, resolve
+from agentsessions.client._requests import AgentLike, ItemLike, MaskLike, SessionLike
+from agentsessions.client._stream import MessageStream
+from agentsessions.client.names import ALL_AGENTS
+from agentsessions.client.pagers import Pager
+from agentsessions.v1 import agent_pb2, agent_pb2_grpc, session_pb2, session_service_pb2_grpc
+from agentsessions.v1 import session_service_pb2 as ss
+
+AgentPager = Pager[agent_pb2.ListAgentsResponse, agent_pb2.Agent]
+SessionPager = Pager[ss.ListSessionsResponse, session_pb2.Session]
+ItemPager = Pager[ss.ListItemsResponse, session_pb2.Item]
+RunPager = Pager[ss.ListRunsResponse, session_pb2.Run]
+
+
+class Client:
+    """A blocking client for agentsessions; the same methods as `AsyncClient`.
+
+    Every method takes the request's fields as keyword arguments, plus
+    keyword-only `timeout` (seconds for the whole call, retries included; None
+    for no deadline), `retry` (a `Retry`, or None for a single attempt) and
+    `metadata`. Left out, `timeout` and `retry` come from the method's defaults.
+    Failures raise `AgentSessionsError` subclasses, never raw gRPC errors.
+
+    Example:
+        >>> with Client("127.0.0.1:50051") as client:  # doctest: +SKIP
+        ...     agent = client.get_agent("agents/default")
+
+    Args:
+        address: `host:port`; defaults to $AGENTSESSIONS_ADDRESS, then 127.0.0.1:50051.
+        credentials: TLS channel credentials; plaintext when None.
+        token: bearer token for every call; defaults to $AGENTSESSIONS_TOKEN.
+        keepalive_time: seconds between keepalive pings; None turns them off.
+        keepalive_timeout: seconds to wait for a ping's answer.
+        channel_options: more raw `grpc.*` channel arguments.
+        channel: an existing channel to use instead; the client does not close it.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        token: str | None = None,
+        keepalive_time: float | None = 30.0,
+        keepalive_timeout: float = 10.0,
+        channel_options: Sequence[tuple[str, Any]] = (),
+        channel: grpc.Channel | None = None,
+    ) -> None:
+        self.options = ChannelOptions(
+            address, credentials, token, keepalive_time, keepalive_timeout, channel_options
+        )
+        self._owns_channel = channel is None
+        self._channel = channel or create_sync_channel(self.options)
+        self._auth = self.options.auth_metadata()
+        self._agents = agent_pb2_grpc.AgentServiceStub(self._channel)
+        self._sessions = session_service_pb2_grpc.SessionServiceStub(self._channel)
+
+    @property
+    def address(self) -> str:
+        return self.options.resolved_address()
+
+    def close(self) -> None:
+        """Closes the channel, cancelling calls still going on."""
+        if self._owns_channel:
+            self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _md(self, metadata: Metadata) -> tuple[tuple[str, str], ...]:
+        return (*self._auth, *metadata)
+
+    # AgentService
+
+    def create_agent(
+        self,
+        agent: AgentLike,
+        *,
+        agent_id: str = "",
+        request_id: str | None = None,
+        timeout: TimeoutArg = DEFAULT,
+        retry: RetryArg = DEFAULT,
+        metadata: Metadata = (),
+    ) -> agent_pb2.Agent:
+        """Creates an agent; `agent` is an Agent or a dict of its fields.
+
+        A `request_id` is generated when not given, so retries never create twice.
+        """
+        request = build.create_agent(agent, agent_id, request_id)
+        return call_sync(
+            "CreateAgent", self._agents.CreateAgent, request,
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+
+    def get_agent(
+        self, name: str, *, timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT,
+        metadata: Metadata = (),
+    ) -> agent_pb2.Agent:  # fmt: skip
+        """Gets an agent by name, `agents/{agent}`."""
+        return call_sync(
+            "GetAgent", self._agents.GetAgent, agent_pb2.GetAgentRequest(name=name),
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+
+    def list_agents(
+        self, *, page_size: int = 0, timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT,
+        metadata: Metadata = (),
+    ) -> AgentPager:  # fmt: skip
+        """Lists agents, oldest first; the pager fetches further pages as you iterate."""
+
+        def fetch(page_token: str) -> agent_pb2.ListAgentsResponse:
+            request = agent_pb2.ListAgentsRequest(page_size=page_size, page_token=page_token)
+            return call_sync(
+                "ListAgents", self._agents.ListAgents, request,
+                timeout=timeout, retry=retry, metadata=self._md(metadata),
+            )  # fmt: skip
+
+        return Pager(fetch(""), fetch, lambda page: page.agents)
+
+    def update_agent(
+        self, agent: AgentLike, *, update_mask: MaskLike, timeout: TimeoutArg = DEFAULT,
+        retry: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> agent_pb2.Agent:  # fmt: skip
+        """Updates the fields in `update_mask` (names, or "*") of the agent named `agent.name`."""
+        return call_sync(
+            "UpdateAgent", self._agents.UpdateAgent, build.update_agent(agent, update_mask),
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+
+    def delete_agent(
+        self, name: str, *, force: bool = False, etag: str = "", timeout: TimeoutArg = DEFAULT,
+        retry: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> None:  # fmt: skip
+        """Deletes an agent; with `force`, also its sessions and their items."""
+        call_sync(
+            "DeleteAgent", self._agents.DeleteAgent,
+            agent_pb2.DeleteAgentRequest(name=name, force=force, etag=etag),
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+
+    # SessionService: sessions
+
+    def create_session(
+        self, parent: str, session: SessionLike | None = None, *, session_id: str = "",
+        request_id: str | None = None, timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT,
+        metadata: Metadata = (),
+    ) -> session_pb2.Session:  # fmt: skip
+        """Creates a session under the agent `parent`; `session` is a Session or a dict."""
+        request = build.create_session(parent, session, session_id, request_id)
+        return call_sync(
+            "CreateSession", self._sessions.CreateSession, request,
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+
+    def get_session(
+        self, name: str, *, timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT,
+        metadata: Metadata = (),
+    ) -> session_pb2.Session:  # fmt: skip
+        """Gets a session with its stats."""
+        return call_sync(
+            "GetSession", self._sessions.GetSession, ss.GetSessionRequest(name=name),
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+
+    def list_sessions(
+        self, parent: str = ALL_AGENTS, *, page_size: int = 0, filter: str = "",
+        order_by: str = "", timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT,
+        metadata: Metadata = (),
+    ) -> SessionPager:  # fmt: skip
+        """Lists the sessions of agent `parent` (all agents by default), newest activity first."""
+
+        def fetch(page_token: str) -> ss.ListSessionsResponse:
+            request = ss.ListSessionsRequest(
+                parent=parent, page_size=page_size, page_token=page_token, filter=filter,
+                order_by=order_by,
+            )  # fmt: skip
+            return call_sync(
+                "ListSessions", self._sessions.ListSessions, request,
+                timeout=timeout, retry=retry, metadata=self._md(metadata),
+            )  # fmt: skip
+
+        return Pager(fetch(""), fetch, lambda page: page.sessions)
+
+    def update_session(
+        self, session: SessionLike, *, update_mask: MaskLike, timeout: TimeoutArg = DEFAULT,
+        retry: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> session_pb2.Session:  # fmt: skip
+        """Updates the fields in `update_mask` of the session named `session.name`."""
+        return call_sync(
+            "UpdateSession", self._sessions.UpdateSession,
+            build.update_session(session, update_mask),
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+
+    def delete_session(
+        self, name: str, *, etag: str = "", timeout: TimeoutArg = DEFAULT,
+        retry: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> None:  # fmt: skip
+        """Deletes a session with its items and runs."""
+        call_sync(
+            "DeleteSession", self._sessions.DeleteSession,
+            ss.DeleteSessionRequest(name=name, etag=etag),
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+
+    def send_message(
+        self, session: str, *, text: str | None = None,
+        input_items: Sequence[Mapping[str, Any]] | None = None, wait_if_busy: bool = False,
+        max_turns: int = 0, timeout: TimeoutArg = DEFAULT, metadata: Metadata = (),
+    ) -> MessageStream:  # fmt: skip
+        """Sends `text` (or SDK `input_items`) to the session's agent and streams the run.
+
+        The call starts at once; iterate the stream for the events, or
+        `stream.final_text()` for the reply. Never retried.
+
+        Raises:
+            SessionBusy: (while iterating) another run is going on and not `wait_if_busy`.
+        """
+        request = build.send_message(session, text, input_items, wait_if_busy, max_turns)
+        deadline, _ = resolve("SendMessage", timeout, None)
+        call = self._sessions.SendMessage(request, timeout=deadline, metadata=self._md(metadata))
+        return MessageStream(call)
+
+    # SessionService: history
+
+    def list_items(
+        self, parent: str, *, page_size: int = 0, after_sequence: int = 0, newest_count: int = 0,
+        timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> ItemPager:  # fmt: skip
+        """Lists the session `parent`'s items in chronological order.
+
+        `after_sequence` keeps only later items; `newest_count` only the newest N.
+        """
+
+        def fetch(page_token: str) -> ss.ListItemsResponse:
+            request = ss.ListItemsRequest(
+                parent=parent, page_size=page_size, page_token=page_token,
+                after_sequence=after_sequence, newest_count=newest_count,
+            )  # fmt: skip
+            return call_sync(
+                "ListItems", self._sessions.ListItems, request,
+                timeout=timeout, retry=retry, metadata=self._md(metadata),
+            )  # fmt: skip
+
+        return Pager(fetch(""), fetch, lambda page: page.items)
+
+    def add_items(
+        self, parent: str, items: Sequence[ItemLike], *, timeout: TimeoutArg = DEFAULT,
+        retry: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> list[session_pb2.Item]:  # fmt: skip
+        """Appends SDK items (dicts, JSON text or Items) in one transaction; returns them stored."""
+        response = call_sync(
+            "AddItems", self._sessions.AddItems, build.add_items(parent, items),
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+        return list(response.items)
+
+    def pop_item(
+        self, parent: str, *, timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT,
+        metadata: Metadata = (),
+    ) -> session_pb2.Item | None:  # fmt: skip
+        """Removes and returns the newest item; None when the session is empty."""
+        response = call_sync(
+            "PopItem", self._sessions.PopItem, ss.PopItemRequest(parent=parent),
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+        return response.item if response.HasField("item") else None
+
+    def clear_session(
+        self, name: str, *, timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT,
+        metadata: Metadata = (),
+    ) -> int:  # fmt: skip
+        """Removes every item of the session; returns how many there were."""
+        response = call_sync(
+            "ClearSession", self._sessions.ClearSession, ss.ClearSessionRequest(name=name),
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+        return response.deleted_item_count
+
+    # SessionService: runs
+
+    def get_run(
+        self, name: str, *, timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT,
+        metadata: Metadata = (),
+    ) -> session_pb2.Run:  # fmt: skip
+        """Gets one run, `agents/{a}/sessions/{s}/runs/{run}`."""
+        return call_sync(
+            "GetRun", self._sessions.GetRun, ss.GetRunRequest(name=name),
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+
+    def list_runs(
+        self, parent: str, *, page_size: int = 0, timeout: TimeoutArg = DEFAULT,
+        retry: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> RunPager:  # fmt: skip
+        """Lists the runs of the session `parent`, newest first."""
+
+        def fetch(page_token: str) -> ss.ListRunsResponse:
+            request = ss.ListRunsRequest(parent=parent, page_size=page_size, page_token=page_token)
+            return call_sync(
+                "ListRuns", self._sessions.ListRuns, request,
+                timeout=timeout, retry=retry, metadata=self._md(metadata),
+            )  # fmt: skip
+
+        return Pager(fetch(""), fetch, lambda page: page.runs)

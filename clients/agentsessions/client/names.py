@@ -1,0 +1,71 @@
+"""Resource-name helpers: build and parse `agents/{agent}/sessions/{session}` names."""
+
+from __future__ import annotations
+
+import re
+
+_ID = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_AGENT_RE = re.compile(rf"^agents/(?P<agent>{_ID}|-)$")
+_SESSION_RE = re.compile(rf"^agents/(?P<agent>{_ID})/sessions/(?P<session>{_ID})$")
+_RUN_RE = re.compile(rf"^agents/(?P<agent>{_ID})/sessions/(?P<session>{_ID})/runs/(?P<run>{_ID})$")
+
+ALL_AGENTS = "agents/-"
+"""The parent that lists sessions across every agent."""
+
+
+def agent_path(agent_id: str) -> str:
+    """Returns the resource name of an agent.
+
+    Example:
+        >>> agent_path("default")
+        'agents/default'
+    """
+    return f"agents/{agent_id}"
+
+
+def session_path(agent_id: str, session_id: str) -> str:
+    """Returns the resource name of a session.
+
+    Example:
+        >>> session_path("default", "s1")
+        'agents/default/sessions/s1'
+    """
+    return f"agents/{agent_id}/sessions/{session_id}"
+
+
+def run_path(agent_id: str, session_id: str, run_id: str) -> str:
+    """Returns the resource name of a run."""
+    return f"agents/{agent_id}/sessions/{session_id}/runs/{run_id}"
+
+
+def parse_agent_path(name: str) -> str:
+    """Returns the agent id of `agents/{agent}`; raises ValueError for anything else."""
+    match = _AGENT_RE.match(name)
+    if match is None:
+        raise ValueError(f"not an agent name (agents/AGENT): {name!r}")
+    return match["agent"]
+
+
+def parse_session_path(name: str) -> tuple[str, str]:
+    """Returns (agent id, session id) of `agents/{agent}/sessions/{session}`.
+
+    Raises:
+        ValueError: the name is not a session name.
+    """
+    match = _SESSION_RE.match(name)
+    if match is None:
+        raise ValueError(f"not a session name (agents/AGENT/sessions/SESSION): {name!r}")
+    return match["agent"], match["session"]
+
+
+def parse_run_path(name: str) -> tuple[str, str, str]:
+    """Returns (agent id, session id, run id) of a run name; raises ValueError otherwise."""
+    match = _RUN_RE.match(name)
+    if match is None:
+        raise ValueError(f"not a run name (agents/A/sessions/S/runs/RUN): {name!r}")
+    return match["agent"], match["session"], match["run"]
+
+
+def as_agent_name(value: str) -> str:
+    """Accepts `agents/{agent}` or a bare agent id and returns the resource name."""
+    return value if value.startswith("agents/") else agent_path(value)
