@@ -1,0 +1,200 @@
+"""Store contract: sessions' create, get, update, delete, their errors and idempotency."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from agentsessions.server.domain.errors import Aborted, AlreadyExists, NotFound
+from agentsessions.server.domain.models import (
+    RunRecord,
+    RunState,
+    SessionKey,
+    SessionState,
+    SessionStats,
+    Usage,
+)
+from agentsessions.server.store import Store
+from store.store_records import (
+    OTHER_TENANT,
+    TENANT,
+    agent,
+    function_call,
+    key_of,
+    message,
+    raises,
+    seeded,
+    session,
+)
+
+
+async def test_create_then_get_round_trips(store: Store) -> None:
+    await store.create_agent(agent("helper"), None)
+    record = session(
+        "s1",
+        display_name="Trip to Kraków",
+        state=SessionState.PAUSED,
+        labels={"team": "travel", "a.b": 'quote"d'},
+        expire_time_us=2_000_000_000_000_000,
+    )
+    created = await store.create_session(record, None)
+    assert created.etag
+    assert created.create_time_us > 0
+    assert created.update_time_us == created.create_time_us
+    assert created.last_activity_time_us == created.create_time_us
+    assert created.stats == SessionStats()
+    assert created == dataclasses.replace(
+        record,
+        create_time_us=created.create_time_us,
+        update_time_us=created.update_time_us,
+        last_activity_time_us=created.last_activity_time_us,
+        etag=created.etag,
+    )
+    assert await store.get_session(key_of(record)) == created
+
+
+async def test_create_keeps_given_times(store: Store) -> None:
+    await store.create_agent(agent("helper"), None)
+    created = await store.create_session(
+        session("s1", create_time_us=1_000, last_activity_time_us=5_000), None
+    )
+    assert (created.create_time_us, created.last_activity_time_us) == (1_000, 5_000)
+
+
+async def test_get_is_scoped_by_tenant_and_agent(store: Store) -> None:
+    (key,) = await seeded(store, "s1")
+    assert await store.get_session(SessionKey(OTHER_TENANT, key.agent_id, key.session_id)) is None
+    assert await store.get_session(SessionKey(key.tenant, "other", key.session_id)) is None
+    assert await store.get_session(SessionKey(key.tenant, key.agent_id, "nope")) is None
+
+
+async def test_create_for_missing_agent_is_not_found(store: Store) -> None:
+    error = await raises(
+        NotFound, "AGENT_NOT_FOUND", store.create_session(session("s1", "ghost"), None)
+    )
+    assert error.metadata == {"agent_id": "ghost"}
+    # Another tenant's agent of that id does not count.
+    await store.create_agent(agent("ghost", tenant=OTHER_TENANT), None)
+    await raises(NotFound, "AGENT_NOT_FOUND", store.create_session(session("s1", "ghost"), None))
+
+
+async def test_duplicate_session_id_already_exists_within_one_agent_only(store: Store) -> None:
+    await seeded(store, "s1")
+    error = await raises(
+        AlreadyExists, "SESSION_ALREADY_EXISTS", store.create_session(session("s1"), None)
+    )
+    assert error.metadata == {"agent_id": "helper", "session_id": "s1"}
+    await store.create_agent(agent("other"), None)
+    assert (await store.create_session(session("s1", "other"), None)).agent_id == "other"
+
+
+async def test_same_request_id_returns_the_first_session(store: Store) -> None:
+    await store.create_agent(agent("helper"), None)
+    first = await store.create_session(session("s1"), "req-1")
+    again = await store.create_session(session("s2", display_name="Other"), "req-1")
+    assert again == first
+    assert await store.get_session(SessionKey(TENANT, "helper", "s2")) is None
+
+
+async def test_request_id_of_a_deleted_session_creates_anew(store: Store) -> None:
+    await store.create_agent(agent("helper"), None)
+    first = await store.create_session(session("s1"), "req-1")
+    await store.delete_session(key_of(first), expected_etag=None)
+    again = await store.create_session(session("s1"), "req-1")
+    assert again.etag != first.etag
+
+
+async def test_session_request_ids_are_scoped_to_their_agent(store: Store) -> None:
+    await store.create_agent(agent("a"), None)
+    await store.create_agent(agent("b"), None)
+    in_a = await store.create_session(session("s1", "a"), "req-1")
+    in_b = await store.create_session(session("s1", "b"), "req-1")
+    assert (in_a.agent_id, in_b.agent_id) == ("a", "b")
+
+
+async def test_update_replaces_fields_keeps_stats_and_changes_etag(store: Store) -> None:
+    (key,) = await seeded(store, "s1")
+    await store.add_items(key, [message("hi"), function_call()])
+    current = await store.get_session(key)
+    assert current is not None
+    changed = dataclasses.replace(
+        current,
+        display_name="Renamed",
+        state=SessionState.COMPLETED,
+        labels={"k": "v"},
+        expire_time_us=123,
+        stats=SessionStats(),  # ignored: stats are the store's
+    )
+    updated = await store.update_session(changed, expected_etag=current.etag)
+    assert updated.etag != current.etag
+    assert (updated.display_name, updated.state, updated.labels, updated.expire_time_us) == (
+        "Renamed",
+        SessionState.COMPLETED,
+        {"k": "v"},
+        123,
+    )
+    assert updated.stats == current.stats
+    assert updated.create_time_us == current.create_time_us
+    assert updated.last_activity_time_us == current.last_activity_time_us
+    assert updated.update_time_us >= current.update_time_us
+    assert await store.get_session(key) == updated
+    cleared = await store.update_session(
+        dataclasses.replace(updated, labels={}, expire_time_us=None), expected_etag=None
+    )
+    assert (cleared.labels, cleared.expire_time_us) == ({}, None)
+
+
+async def test_update_with_stale_etag_or_missing_session_fails(store: Store) -> None:
+    (key,) = await seeded(store, "s1")
+    current = await store.get_session(key)
+    assert current is not None
+    await store.update_session(dataclasses.replace(current, display_name="v2"), expected_etag=None)
+    error = await raises(
+        Aborted,
+        "ETAG_MISMATCH",
+        store.update_session(
+            dataclasses.replace(current, display_name="v3"), expected_etag=current.etag
+        ),
+    )
+    assert error.metadata == {"agent_id": "helper", "session_id": "s1"}
+    after = await store.get_session(key)
+    assert after is not None and after.display_name == "v2"
+    error = await raises(
+        NotFound,
+        "SESSION_NOT_FOUND",
+        store.update_session(session("ghost"), expected_etag=None),
+    )
+    assert error.metadata == {"agent_id": "helper", "session_id": "ghost"}
+
+
+async def test_delete_checks_etag_then_cascades(store: Store) -> None:
+    (key, other) = await seeded(store, "s1", "s2")
+    await store.add_items(key, [message("hi")])
+    await store.add_items(other, [message("kept")])
+    await store.start_run(RunRecord(key, "run-1", RunState.RUNNING))
+    current = await store.get_session(key)
+    assert current is not None
+    await raises(Aborted, "ETAG_MISMATCH", store.delete_session(key, expected_etag="stale"))
+    await store.delete_session(key, expected_etag=current.etag)
+    assert await store.get_session(key) is None
+    assert await store.get_run(key, "run-1") is None
+    await raises(NotFound, "SESSION_NOT_FOUND", store.delete_session(key, expected_etag=None))
+    # A new session of that id starts empty; the neighbour is untouched.
+    await store.create_session(session("s1"), None)
+    assert await store.list_items(key) == []
+    assert [i.text for i in await store.list_items(other)] == ["kept"]
+
+
+async def test_missing_session_is_not_found_everywhere(store: Store) -> None:
+    await store.create_agent(agent("helper"), None)
+    key = SessionKey(TENANT, "helper", "ghost")
+    for call in (
+        store.add_items(key, [message("x")]),
+        store.list_items(key),
+        store.pop_item(key),
+        store.clear_items(key),
+        store.start_run(RunRecord(key, "r", RunState.RUNNING)),
+        store.finish_run(RunRecord(key, "r", RunState.COMPLETED, usage=Usage())),
+    ):
+        error = await raises(NotFound, "SESSION_NOT_FOUND", call)
+        assert error.metadata == {"agent_id": "helper", "session_id": "ghost"}
+    assert await store.get_run(key, "r") is None
