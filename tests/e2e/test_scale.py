@@ -7,10 +7,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from agentsessions.v1 import agent_pb2, agent_pb2_grpc, session_pb2, session_service_pb2_grpc
+from agentsessions.v1 import session_service_pb2 as ss
 from server_process import ServerProcess
-
-from agentsessions.v1 import agent_pb2, agent_pb2_grpc, session_pb2, session_service_pb2 as ss
-from agentsessions.v1 import session_service_pb2_grpc
 
 AGENTS = 5
 SESSIONS = 10_000
