@@ -71,6 +71,11 @@ class AsyncClient:
     def address(self) -> str:
         return self.options.resolved_address()
 
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        """The underlying gRPC channel."""
+        return self._channel
+
     async def close(self) -> None:
         """Closes the channel, cancelling calls still going on."""
         if self._owns_channel:

@@ -76,9 +76,11 @@ class AgentSessionsError(Exception):
         text = f"{self.code.name}: {self.message or self.reason}"
         if self.reason != self.code.name:
             text += f" (reason {self.reason})"
-        if self.field_violations:
-            text += " [" + "; ".join(f"{v.field}: {v.description}" for v in self.field_violations)
-            text += "]"
+        # Violations the message does not already spell out are added to it.
+        extra = [f"{v.field}: {v.description}" for v in self.field_violations]
+        extra = [violation for violation in extra if violation not in self.message]
+        if extra:
+            text += " [" + "; ".join(extra) + "]"
         return text
 
 
