@@ -73,11 +73,11 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         if cached is not None:
             return cached
         handler = await continuation(handler_call_details)
-        if handler is None:
+        # Health and reflection report their own errors in their own way.
+        if handler is None or not method.startswith("/agentsessions."):
             return handler
         wrapped = self._wrap(handler, method)
-        if method.startswith("/agentsessions."):
-            self._wrapped[method] = wrapped
+        self._wrapped[method] = wrapped
         return wrapped
 
     @staticmethod
