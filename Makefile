@@ -62,3 +62,15 @@ docs: $(STAMP)
 
 check-docs: $(STAMP)
 	$(BIN)/python scripts/gen_api_docs.py --check
+
+# The Node client's tests start a real server with .venv/bin/agentsessions.
+NODE_CLIENT := clients/node
+NODE_STAMP := $(NODE_CLIENT)/node_modules/.installed
+
+$(NODE_STAMP): $(NODE_CLIENT)/package.json $(NODE_CLIENT)/package-lock.json
+	npm ci --prefix $(NODE_CLIENT) --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+test-node: $(STAMP) $(NODE_STAMP)
+	npm --prefix $(NODE_CLIENT) run --silent typecheck
+	npm --prefix $(NODE_CLIENT) test --silent

@@ -1,0 +1,387 @@
+// Types of the agentsessions Node client (client.js, status.js). Messages are the shapes
+// @grpc/proto-loader gives with {keepCase: false, longs: String, enums: String,
+// defaults: true, oneofs: true}: camelCase fields, int64 as decimal strings,
+// enums as names, unset message fields null. See docs/api.md for every field.
+
+import type { ChannelCredentials, ChannelOptions, Metadata, ServiceClientConstructor, status } from "@grpc/grpc-js";
+
+/** A google.protobuf.Timestamp; `seconds` is an int64 as a string. */
+export interface Timestamp {
+  seconds: string;
+  nanos: number;
+}
+
+/** A google.protobuf.FieldMask. */
+export interface FieldMask {
+  paths: string[];
+}
+
+/** A request: any field may be left out and takes its default. */
+export type Request<T> = { [K in keyof T]?: T[K] extends object ? Request<T[K]> | null : T[K] };
+
+export interface ModelSettings {
+  temperature?: number;
+  topP?: number;
+  maxOutputTokens?: number;
+}
+
+export interface HistoryPolicy {
+  maxItems: number;
+}
+
+/** A stored agent, `agents/{agent}`. */
+export interface Agent {
+  name: string;
+  displayName: string;
+  instructions: string;
+  model: string;
+  modelSettings: ModelSettings | null;
+  tools: string[];
+  handoffs: string[];
+  historyPolicy: HistoryPolicy | null;
+  createTime: Timestamp | null;
+  updateTime: Timestamp | null;
+  etag: string;
+  description: string;
+}
+
+export type SessionState = "STATE_UNSPECIFIED" | "ACTIVE" | "PAUSED" | "COMPLETED";
+
+export interface SessionStats {
+  itemCount: string;
+  messageCount: string;
+  functionCallCount: string;
+  inputTokens: string;
+  outputTokens: string;
+  totalTokens: string;
+  runCount: string;
+}
+
+/** A session, `agents/{agent}/sessions/{session}`. */
+export interface Session {
+  name: string;
+  displayName: string;
+  state: SessionState;
+  labels: Record<string, string>;
+  createTime: Timestamp | null;
+  updateTime: Timestamp | null;
+  lastActivityTime: Timestamp | null;
+  expireTime: Timestamp | null;
+  stats: SessionStats | null;
+  etag: string;
+}
+
+/** One entry of a session's history. */
+export interface Item {
+  name: string;
+  sequence: string;
+  type: string;
+  role: string;
+  text: string;
+  itemJson: string;
+  runId: string;
+  createTime: Timestamp | null;
+}
+
+export interface Usage {
+  requests: string;
+  inputTokens: string;
+  outputTokens: string;
+  totalTokens: string;
+}
+
+/** A google.rpc.Status as a message field (RunFailed.error, Run.error). */
+export interface StatusMessage {
+  code: number;
+  message: string;
+  details: { typeUrl: string; value: Buffer }[];
+}
+
+export type RunState = "STATE_UNSPECIFIED" | "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED";
+
+export interface Run {
+  name: string;
+  state: RunState;
+  usage: Usage | null;
+  error: StatusMessage | null;
+  startTime: Timestamp | null;
+  endTime: Timestamp | null;
+  lastAgent: string;
+}
+
+export interface RunStarted {
+  run: string;
+  agent: string;
+  inputItems: Item[];
+}
+export interface TextDelta {
+  delta: string;
+  agent: string;
+}
+export interface MessageCompleted {
+  item: Item | null;
+  agent: string;
+}
+export interface ToolCalled {
+  callId: string;
+  toolName: string;
+  argumentsJson: string;
+  item: Item | null;
+}
+export interface ToolOutput {
+  callId: string;
+  output: string;
+  item: Item | null;
+}
+export interface AgentUpdated {
+  fromAgent: string;
+  toAgent: string;
+}
+export interface ApprovalRequired {
+  callId: string;
+  toolName: string;
+  argumentsJson: string;
+}
+export interface RunCompleted {
+  run: Run | null;
+  finalOutput: string;
+  usage: Usage | null;
+  sessionStats: SessionStats | null;
+}
+export interface RunFailed {
+  run: Run | null;
+  error: StatusMessage | null;
+  sessionStats: SessionStats | null;
+}
+export interface RunCancelled {
+  run: Run | null;
+  reason: string;
+}
+
+/** One event of a run; `event` names the field that is set. */
+export interface SendMessageResponse {
+  sequence: string;
+  eventTime: Timestamp | null;
+  event:
+    | "runStarted"
+    | "textDelta"
+    | "messageCompleted"
+    | "toolCalled"
+    | "toolOutput"
+    | "agentUpdated"
+    | "approvalRequired"
+    | "runCompleted"
+    | "runFailed"
+    | "runCancelled";
+  runStarted?: RunStarted | null;
+  textDelta?: TextDelta | null;
+  messageCompleted?: MessageCompleted | null;
+  toolCalled?: ToolCalled | null;
+  toolOutput?: ToolOutput | null;
+  agentUpdated?: AgentUpdated | null;
+  approvalRequired?: ApprovalRequired | null;
+  runCompleted?: RunCompleted | null;
+  runFailed?: RunFailed | null;
+  runCancelled?: RunCancelled | null;
+}
+
+export interface CreateAgentRequest {
+  agent: Agent;
+  agentId: string;
+  requestId: string;
+}
+export interface GetAgentRequest {
+  name: string;
+}
+export interface ListAgentsRequest {
+  pageSize: number;
+  pageToken: string;
+}
+export interface ListAgentsResponse {
+  agents: Agent[];
+  nextPageToken: string;
+}
+export interface UpdateAgentRequest {
+  agent: Agent;
+  updateMask: FieldMask;
+}
+export interface DeleteAgentRequest {
+  name: string;
+  force: boolean;
+  etag: string;
+}
+export interface CreateSessionRequest {
+  parent: string;
+  session: Session;
+  sessionId: string;
+  requestId: string;
+}
+export interface GetSessionRequest {
+  name: string;
+}
+export interface ListSessionsRequest {
+  parent: string;
+  pageSize: number;
+  pageToken: string;
+  filter: string;
+  orderBy: string;
+}
+export interface ListSessionsResponse {
+  sessions: Session[];
+  nextPageToken: string;
+}
+export interface UpdateSessionRequest {
+  session: Session;
+  updateMask: FieldMask;
+}
+export interface DeleteSessionRequest {
+  name: string;
+  etag: string;
+}
+export interface SendMessageRequest {
+  session: string;
+  text: string;
+  inputItemsJson: string;
+  waitIfBusy: boolean;
+  maxTurns: number;
+}
+export interface ListItemsRequest {
+  parent: string;
+  pageSize: number;
+  pageToken: string;
+  afterSequence: string | number;
+  newestCount: number;
+}
+export interface ListItemsResponse {
+  items: Item[];
+  nextPageToken: string;
+}
+export interface AddItemsRequest {
+  parent: string;
+  items: Item[];
+}
+export interface AddItemsResponse {
+  items: Item[];
+}
+export interface PopItemRequest {
+  parent: string;
+}
+export interface PopItemResponse {
+  item: Item | null;
+}
+export interface ClearSessionRequest {
+  name: string;
+}
+export interface ClearSessionResponse {
+  deletedItemCount: string;
+}
+export interface GetRunRequest {
+  name: string;
+}
+export interface ListRunsRequest {
+  parent: string;
+  pageSize: number;
+  pageToken: string;
+}
+export interface ListRunsResponse {
+  runs: Run[];
+  nextPageToken: string;
+}
+
+/** google.protobuf.Empty. */
+export type Empty = Record<string, never>;
+
+export interface ClientOptions {
+  /** Default: insecure (plaintext), for a server on a trusted network. */
+  credentials?: ChannelCredentials;
+  channelOptions?: ChannelOptions;
+  /** Sent with every call, e.g. credentials the server expects. */
+  metadata?: Metadata;
+  /** Where agentsessions/v1 and google/api are found; default: this repository's protos/ and third_party/googleapis. */
+  includeDirs?: string[];
+}
+
+export interface CallOptions {
+  /** Deadline from now; default 30 s, 600 s for sendMessage. */
+  timeoutMs?: number;
+  /** Added to the client's metadata for this call. */
+  metadata?: Metadata;
+}
+
+type Unary<Req, Res> = (request: Request<Req>, options?: CallOptions) => Promise<Res>;
+
+export class AgentSessionsClient {
+  constructor(address: string, options?: ClientOptions);
+  readonly channel: import("@grpc/grpc-js").Channel;
+  createAgent: Unary<CreateAgentRequest, Agent>;
+  getAgent: Unary<GetAgentRequest, Agent>;
+  listAgents: Unary<ListAgentsRequest, ListAgentsResponse>;
+  updateAgent: Unary<UpdateAgentRequest, Agent>;
+  deleteAgent: Unary<DeleteAgentRequest, Empty>;
+  createSession: Unary<CreateSessionRequest, Session>;
+  getSession: Unary<GetSessionRequest, Session>;
+  listSessions: Unary<ListSessionsRequest, ListSessionsResponse>;
+  updateSession: Unary<UpdateSessionRequest, Session>;
+  deleteSession: Unary<DeleteSessionRequest, Empty>;
+  listItems: Unary<ListItemsRequest, ListItemsResponse>;
+  addItems: Unary<AddItemsRequest, AddItemsResponse>;
+  popItem: Unary<PopItemRequest, PopItemResponse>;
+  clearSession: Unary<ClearSessionRequest, ClearSessionResponse>;
+  getRun: Unary<GetRunRequest, Run>;
+  listRuns: Unary<ListRunsRequest, ListRunsResponse>;
+  /** Runs the session's agent and yields its events; breaking out of the loop cancels the run. */
+  sendMessage(
+    request: Request<SendMessageRequest>,
+    options?: CallOptions,
+  ): AsyncGenerator<SendMessageResponse, void, undefined>;
+  /** Closes the channel. */
+  close(): void;
+}
+
+/** One google.rpc.Status detail; `value` is null (and `raw` set) for a type this client does not know. */
+export interface StatusDetail {
+  typeName: string;
+  value: Record<string, any> | null;
+  raw: Buffer | null;
+}
+
+/** The google.rpc.Status of a failed call's `grpc-status-details-bin` trailer. */
+export interface RpcStatus {
+  code: number;
+  message: string;
+  details: StatusDetail[];
+}
+
+export interface FieldViolation {
+  /** The request field, e.g. "session.display_name". */
+  field: string;
+  description: string;
+  reason: string;
+  localizedMessage: { locale: string; message: string } | null;
+}
+
+/** A failed call: its code, and the ErrorInfo and BadRequest of its status details. */
+export class AgentSessionsError extends Error {
+  constructor(error: import("@grpc/grpc-js").ServiceError);
+  /** The gRPC status code, e.g. 3. */
+  code: status;
+  /** The code's name, e.g. "INVALID_ARGUMENT". */
+  codeName: string;
+  /** ErrorInfo.reason, e.g. "SESSION_BUSY"; "" without an ErrorInfo. */
+  reason: string;
+  /** ErrorInfo.domain: "agentsessions". */
+  domain: string;
+  errorMetadata: Record<string, string>;
+  /** BadRequest.field_violations; empty unless INVALID_ARGUMENT. */
+  fieldViolations: FieldViolation[];
+  statusDetails: StatusDetail[];
+}
+
+export const PROTOS_DIR: string;
+export const GOOGLEAPIS_DIR: string;
+export function decodeStatus(metadata: Metadata | undefined): RpcStatus | null;
+export function loadContract(includeDirs?: string[]): {
+  AgentService: ServiceClientConstructor;
+  SessionService: ServiceClientConstructor;
+};
+export { status, Metadata } from "@grpc/grpc-js";
