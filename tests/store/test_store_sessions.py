@@ -158,12 +158,12 @@ async def test_update_with_stale_etag_or_missing_session_fails(store: Store) -> 
     assert error.metadata == {"agent_id": "helper", "session_id": "s1"}
     after = await store.get_session(key)
     assert after is not None and after.display_name == "v2"
-    error = await raises(
+    missing = await raises(
         NotFound,
         "SESSION_NOT_FOUND",
         store.update_session(session("ghost"), expected_etag=None),
     )
-    assert error.metadata == {"agent_id": "helper", "session_id": "ghost"}
+    assert missing.metadata == {"agent_id": "helper", "session_id": "ghost"}
 
 
 async def test_delete_checks_etag_then_cascades(store: Store) -> None:

@@ -26,10 +26,16 @@ from ..domain.models import (
 )
 from . import sqlite_history, sqlite_resources
 from .base import SessionCursor, SessionPageEntry, SessionQuery
-from .sqlite_queries import list_sessions_sql
+from .sqlite_queries import (
+    SESSION_KEY_SQL,
+    key_params,
+    list_agents_sql,
+    list_items_sql,
+    list_runs_sql,
+    list_sessions_sql,
+)
 from .sqlite_rows import (
     AGENT_COLUMNS,
-    ITEM_COLUMNS,
     RUN_COLUMNS,
     SESSION_COLUMNS,
     agent_from_row,
@@ -40,12 +46,6 @@ from .sqlite_rows import (
 from .sqlite_schema import configure, migrate
 from .sqlite_sql import fetch_all, fetch_one, session_not_found
 from .sqlite_writer import Writer
-
-_SESSION_KEY_SQL = "s.tenant = :tenant AND s.agent_id = :agent_id AND s.session_id = :session_id"
-
-
-def _key_params(key: SessionKey) -> dict[str, str]:
-    return {"tenant": key.tenant, "agent_id": key.agent_id, "session_id": key.session_id}
 
 
 class SQLiteStore:
@@ -146,26 +146,7 @@ class SQLiteStore:
     async def list_agents(
         self, tenant: str, *, after: tuple[int, str] | None, limit: int
     ) -> list[AgentRecord]:
-        params: dict[str, object] = {"tenant": tenant, "limit": max(limit, 0)}
-        # Built only when needed: an `:after IS NULL OR ...` test would keep
-        # SQLite from starting the index scan at the cursor.
-        beyond = ""
-        if after is not None:
-            beyond = """
-               AND create_time >= :after_time
-               AND (create_time > :after_time OR agent_id > :after_id)"""
-            params["after_time"], params["after_id"] = after
-        rows = await fetch_all(
-            self._reader(),
-            f"""
-            SELECT {AGENT_COLUMNS}
-              FROM agents INDEXED BY agents_by_create_time
-             WHERE tenant = :tenant{beyond}
-             ORDER BY create_time, agent_id
-             LIMIT :limit
-            """,
-            params,
-        )
+        rows = await fetch_all(self._reader(), *list_agents_sql(tenant, after, limit))
         return [agent_from_row(row) for row in rows]
 
     async def update_agent(self, agent: AgentRecord, *, expected_etag: str | None) -> AgentRecord:
@@ -190,8 +171,8 @@ class SQLiteStore:
     async def get_session(self, key: SessionKey) -> SessionRecord | None:
         row = await fetch_one(
             self._reader(),
-            f"SELECT {SESSION_COLUMNS} FROM sessions AS s WHERE {_SESSION_KEY_SQL}",
-            _key_params(key),
+            f"SELECT {SESSION_COLUMNS} FROM sessions AS s WHERE {SESSION_KEY_SQL}",
+            key_params(key),
         )
         return session_from_row(row) if row is not None else None
 
@@ -234,29 +215,8 @@ class SQLiteStore:
         newest_count: int = 0,
         limit: int | None = None,
     ) -> list[ItemRecord]:
-        # The LEFT JOIN yields one all-NULL item row for an existing empty
-        # session, so existence and items come from one snapshot.
-        rows = await fetch_all(
-            self._reader(),
-            f"""
-            SELECT s.pk AS session_pk, {ITEM_COLUMNS}
-              FROM sessions AS s
-              LEFT JOIN items AS i
-                ON i.session_pk = s.pk
-               AND i.sequence > :after_sequence
-               AND (:newest_count = 0 OR i.sequence > s.item_count - :newest_count)
-             WHERE {_SESSION_KEY_SQL}
-             ORDER BY i.sequence
-             LIMIT :limit
-            """,
-            {
-                **_key_params(key),
-                "after_sequence": after_sequence,
-                "newest_count": max(newest_count, 0),
-                # At least one row, so that limit 0 still tells a missing session.
-                "limit": -1 if limit is None else max(limit, 1),
-            },
-        )
+        sql, params = list_items_sql(key, after_sequence, newest_count, limit)
+        rows = await fetch_all(self._reader(), sql, params)
         if not rows:
             raise session_not_found(key)
         items = [item_from_row(row) for row in rows if row["sequence"] is not None]
@@ -283,32 +243,14 @@ class SQLiteStore:
             SELECT {RUN_COLUMNS}
               FROM sessions AS s
               JOIN runs AS r ON r.session_pk = s.pk
-             WHERE {_SESSION_KEY_SQL} AND r.run_id = :run_id
+             WHERE {SESSION_KEY_SQL} AND r.run_id = :run_id
             """,
-            {**_key_params(key), "run_id": run_id},
+            {**key_params(key), "run_id": run_id},
         )
         return run_from_row(key, row) if row is not None else None
 
     async def list_runs(
         self, key: SessionKey, *, after: tuple[int, str] | None, limit: int
     ) -> list[RunRecord]:
-        params: dict[str, object] = {**_key_params(key), "limit": max(limit, 0)}
-        beyond = ""
-        if after is not None:
-            beyond = """
-               AND r.start_time <= :after_time
-               AND (r.start_time < :after_time OR r.run_id < :after_id)"""
-            params["after_time"], params["after_id"] = after
-        rows = await fetch_all(
-            self._reader(),
-            f"""
-            SELECT {RUN_COLUMNS}
-              FROM sessions AS s
-              JOIN runs AS r INDEXED BY runs_by_start_time ON r.session_pk = s.pk
-             WHERE {_SESSION_KEY_SQL}{beyond}
-             ORDER BY r.start_time DESC, r.run_id DESC
-             LIMIT :limit
-            """,
-            params,
-        )
+        rows = await fetch_all(self._reader(), *list_runs_sql(key, after, limit))
         return [run_from_row(key, row) for row in rows]

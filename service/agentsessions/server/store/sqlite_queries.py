@@ -1,11 +1,16 @@
-"""The keyset-paged session list query for SQLite, built from a SessionQuery."""
+"""The keyset-paged list queries for SQLite: each one statement that walks one index."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..domain.models import SessionKey
 from .base import SessionQuery
-from .sqlite_rows import SESSION_COLUMNS
+from .sqlite_rows import AGENT_COLUMNS, ITEM_COLUMNS, RUN_COLUMNS, SESSION_COLUMNS
+
+Query = tuple[str, dict[str, Any]]
+
+SESSION_KEY_SQL = "s.tenant = :tenant AND s.agent_id = :agent_id AND s.session_id = :session_id"
 
 # The only columns a list may be ordered by; never interpolate anything else.
 ORDER_COLUMNS = frozenset({"last_activity_time", "create_time", "update_time"})
@@ -16,7 +21,7 @@ def session_index(order_column: str, *, by_agent: bool) -> str:
     return f"sessions_by_agent_{order_column}" if by_agent else f"sessions_by_{order_column}"
 
 
-def list_sessions_sql(query: SessionQuery) -> tuple[str, dict[str, Any]]:
+def list_sessions_sql(query: SessionQuery) -> Query:
     """One query, walking an index in the asked order from just after the cursor.
 
     Rows are ordered by (order column, pk) in one direction; pk is the rowid
@@ -67,11 +72,88 @@ def list_sessions_sql(query: SessionQuery) -> tuple[str, dict[str, Any]]:
         params[f"label_key_{n}"] = label_key
         params[f"label_value_{n}"] = label_value
 
+    # INDEXED BY pins the plan: statistics from a later ANALYZE could make a
+    # selective filter look cheaper through another index plus a sort.
     sql = f"""
         SELECT {SESSION_COLUMNS}
           FROM sessions INDEXED BY {session_index(column, by_agent=by_agent)}
          WHERE {" AND ".join(where)}
          ORDER BY {column} {direction}, pk {direction}
+         LIMIT :limit
+    """
+    return sql, params
+
+
+def key_params(key: SessionKey) -> dict[str, Any]:
+    return {"tenant": key.tenant, "agent_id": key.agent_id, "session_id": key.session_id}
+
+
+def list_agents_sql(tenant: str, after: tuple[int, str] | None, limit: int) -> Query:
+    """Agents oldest first, ties by id."""
+    params: dict[str, Any] = {"tenant": tenant, "limit": max(limit, 0)}
+    # Conditions are left out rather than written `:after IS NULL OR ...`,
+    # which would keep SQLite from starting the index scan at the cursor.
+    beyond = ""
+    if after is not None:
+        beyond = """
+           AND create_time >= :after_time
+           AND (create_time > :after_time OR agent_id > :after_id)"""
+        params["after_time"], params["after_id"] = after
+    sql = f"""
+        SELECT {AGENT_COLUMNS}
+          FROM agents INDEXED BY agents_by_create_time
+         WHERE tenant = :tenant{beyond}
+         ORDER BY create_time, agent_id
+         LIMIT :limit
+    """
+    return sql, params
+
+
+def list_items_sql(
+    key: SessionKey, after_sequence: int, newest_count: int, limit: int | None
+) -> Query:
+    """A session's items in sequence order, plus one all-NULL item row when none match.
+
+    The LEFT JOIN makes "the session exists" and its items one snapshot. As
+    sequences are dense, the newest N are those above item_count - N, so
+    both bounds are one range on the items' primary key.
+    """
+    lower = ":after_sequence"
+    if newest_count > 0:
+        lower = "max(:after_sequence, s.item_count - :newest_count)"
+    sql = f"""
+        SELECT s.pk AS session_pk, {ITEM_COLUMNS}
+          FROM sessions AS s
+          LEFT JOIN items AS i ON i.session_pk = s.pk AND i.sequence > {lower}
+         WHERE {SESSION_KEY_SQL}
+         ORDER BY i.sequence
+         LIMIT :limit
+    """
+    params = {
+        **key_params(key),
+        "after_sequence": after_sequence,
+        "newest_count": newest_count,
+        # At least one row, so that limit 0 still tells a missing session.
+        "limit": -1 if limit is None else max(limit, 1),
+    }
+    return sql, params
+
+
+def list_runs_sql(key: SessionKey, after: tuple[int, str] | None, limit: int) -> Query:
+    """A session's runs newest first, ties by id."""
+    params: dict[str, Any] = {**key_params(key), "limit": max(limit, 0)}
+    beyond = ""
+    if after is not None:
+        beyond = """
+           AND r.start_time <= :after_time
+           AND (r.start_time < :after_time OR r.run_id < :after_id)"""
+        params["after_time"], params["after_id"] = after
+    sql = f"""
+        SELECT {RUN_COLUMNS}
+          FROM sessions AS s
+          JOIN runs AS r INDEXED BY runs_by_start_time ON r.session_pk = s.pk
+         WHERE {SESSION_KEY_SQL}{beyond}
+         ORDER BY r.start_time DESC, r.run_id DESC
          LIMIT :limit
     """
     return sql, params
