@@ -45,6 +45,7 @@ class Writer:
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self.commits = 0  # transactions committed, for tests and metrics
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="sqlite-writer")
@@ -126,6 +127,7 @@ class Writer:
                 await conn.execute("RELEASE op")
                 outcomes.append((True, result))
         await conn.execute("COMMIT")
+        self.commits += 1
         for pending, (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
                 if not pending.future.done():

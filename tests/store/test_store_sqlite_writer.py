@@ -1,0 +1,94 @@
+"""The SQLite writer: grouped commits, per-operation rollback, and a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+from agentsessions.server.domain.errors import DomainError, Unavailable
+from agentsessions.server.store.sqlite_writer import MAX_BATCH, Writer
+
+
+@pytest.fixture
+async def conn(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
+    connection = await aiosqlite.connect(str(tmp_path / "w.db"), isolation_level=None)
+    await connection.execute("PRAGMA journal_mode = WAL")
+    await connection.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def writer(conn: aiosqlite.Connection) -> AsyncIterator[Writer]:
+    w = Writer(conn)
+    w.start()
+    try:
+        yield w
+    finally:
+        await w.close()
+
+
+def insert(n: int, *, then_fail: bool = False):  # type: ignore[no-untyped-def]
+    async def op(conn: aiosqlite.Connection) -> int:
+        await conn.execute("INSERT INTO t (n) VALUES (?)", (n,))
+        if then_fail:
+            raise DomainError(f"op {n} fails after writing")
+        return n
+
+    return op
+
+
+async def stored(conn: aiosqlite.Connection) -> list[int]:
+    return [row[0] for row in await conn.execute_fetchall("SELECT n FROM t ORDER BY n")]
+
+
+async def test_concurrent_writes_share_commits(writer: Writer, conn: aiosqlite.Connection) -> None:
+    results = await asyncio.gather(*(writer.submit(insert(n)) for n in range(200)))
+    assert results == list(range(200))
+    assert await stored(conn) == list(range(200))
+    # All 200 were queued before the first commit: ceil(200 / MAX_BATCH) batches.
+    assert writer.commits == -(-200 // MAX_BATCH)
+
+
+async def test_a_failing_operation_rolls_back_alone(
+    writer: Writer, conn: aiosqlite.Connection
+) -> None:
+    results = await asyncio.gather(
+        writer.submit(insert(1)),
+        writer.submit(insert(2, then_fail=True)),
+        writer.submit(insert(3)),
+        return_exceptions=True,
+    )
+    assert results[0] == 1 and results[2] == 3
+    assert isinstance(results[1], DomainError)
+    assert await stored(conn) == [1, 3]
+    assert writer.commits == 1
+
+
+async def test_an_sqlite_error_fails_only_its_operation(
+    writer: Writer, conn: aiosqlite.Connection
+) -> None:
+    await writer.submit(insert(1))
+    results = await asyncio.gather(
+        writer.submit(insert(1)), writer.submit(insert(2)), return_exceptions=True
+    )
+    assert isinstance(results[0], aiosqlite.IntegrityError)
+    assert results[1] == 2
+    assert await stored(conn) == [1, 2]
+
+
+async def test_close_finishes_queued_writes_then_refuses(
+    writer: Writer, conn: aiosqlite.Connection
+) -> None:
+    pending = [asyncio.ensure_future(writer.submit(insert(n))) for n in range(10)]
+    await asyncio.sleep(0)  # every submit has queued its operation
+    await writer.close()
+    assert await asyncio.gather(*pending) == list(range(10))
+    with pytest.raises(Unavailable):
+        await writer.submit(insert(99))
+    assert await stored(conn) == list(range(10))
