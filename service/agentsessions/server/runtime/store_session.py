@@ -1,0 +1,103 @@
+"""`StoreSession`: the Agents SDK `Session` protocol over the `Store`, for one session and run.
+
+`Runner.run_streamed(..., session=StoreSession(...))` reads history and appends each turn
+through it. Every append is one store transaction, so a turn is stored whole or not at all,
+and `on_stored` hears of the stored records (with their sequences) as soon as they exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from agents.items import TResponseInputItem
+from agents.memory import SessionSettings
+
+from ..domain.models import ItemRecord, SessionKey
+from ..domain.names import session_name
+from ..domain.validation import describe_item
+from ..store.base import Store
+
+T = TypeVar("T")
+
+
+async def settle(awaitable: Awaitable[T]) -> T:
+    """Awaits to the end even if the caller is cancelled (again and again), then re-raises.
+
+    A write that was sent must finish, or the caller could not know what was stored.
+    """
+    task = asyncio.ensure_future(awaitable)
+    cancellation: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError as exc:
+            cancellation = cancellation or exc
+    result = task.result()
+    if cancellation is not None:
+        raise cancellation
+    return result
+
+
+def item_json_of(item: TResponseInputItem | dict[str, Any]) -> str:
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+
+
+class StoreSession:
+    """One stored session seen as an SDK `Session`; items it appends carry `run_id`."""
+
+    session_settings: SessionSettings | None = None
+
+    def __init__(
+        self,
+        store: Store,
+        key: SessionKey,
+        *,
+        run_id: str = "",
+        on_stored: Callable[[list[ItemRecord]], None] | None = None,
+    ) -> None:
+        self.session_id = session_name(key)
+        self._store = store
+        self._key = key
+        self._run_id = run_id
+        self._on_stored = on_stored
+        self.stored: list[ItemRecord] = []  # what this adapter appended, oldest first
+
+    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+        """The newest `limit` items (all when None), oldest first."""
+        if limit is not None and limit <= 0:
+            return []
+        records = await self._store.list_items(self._key, newest_count=limit or 0)
+        items: list[TResponseInputItem] = [json.loads(r.item_json) for r in records]
+        return items
+
+    async def add_items(self, items: list[TResponseInputItem]) -> None:
+        if not items:
+            return
+        batch = []
+        for item in items:
+            item_json = item_json_of(item)
+            batch.append(describe_item(json.loads(item_json), item_json))
+        write = asyncio.ensure_future(self._store.add_items(self._key, batch, run_id=self._run_id))
+        try:
+            records = await settle(write)
+        except asyncio.CancelledError:
+            # Stored even though the run is being cancelled: keep the account exact.
+            if not write.cancelled() and write.exception() is None:
+                self.stored.extend(write.result())
+            raise
+        self.stored.extend(records)
+        if self._on_stored is not None:
+            self._on_stored(records)
+
+    async def pop_item(self) -> TResponseInputItem | None:
+        record = await settle(self._store.pop_item(self._key))
+        if record is None:
+            return None
+        item: TResponseInputItem = json.loads(record.item_json)
+        return item
+
+    async def clear_session(self) -> None:
+        await settle(self._store.clear_items(self._key))
