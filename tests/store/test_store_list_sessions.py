@@ -54,12 +54,16 @@ async def populate(store: Store) -> list[SessionRecord]:
         *(store.create_session(session(f"x{n}", "a", tenant=OTHER_TENANT), None) for n in range(5))
     )
     # Give some sessions an update time of their own.
-    for n in range(0, COUNT, 5):
-        current = created[n]
-        created[n] = await store.update_session(
-            dataclasses.replace(current, display_name=current.display_name + " v2"),
+    renamed = range(0, COUNT, 5)
+    updates = (
+        store.update_session(
+            dataclasses.replace(created[n], display_name=created[n].display_name + " v2"),
             expected_etag=None,
         )
+        for n in renamed
+    )
+    for n, updated in zip(renamed, await asyncio.gather(*updates), strict=True):
+        created[n] = updated
     return created
 
 

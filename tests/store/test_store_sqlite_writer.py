@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,8 +14,13 @@ from agentsessions.server.store.sqlite_writer import MAX_BATCH, Writer
 
 
 @pytest.fixture
-async def conn(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    connection = await aiosqlite.connect(str(tmp_path / "w.db"), isolation_level=None)
+def db_file(tmp_path: Path) -> Path:
+    return tmp_path / "w.db"
+
+
+@pytest.fixture
+async def conn(db_file: Path) -> AsyncIterator[aiosqlite.Connection]:
+    connection = await aiosqlite.connect(str(db_file), isolation_level=None, timeout=0)
     await connection.execute("PRAGMA journal_mode = WAL")
     await connection.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
     try:
@@ -92,3 +98,20 @@ async def test_close_finishes_queued_writes_then_refuses(
     with pytest.raises(Unavailable):
         await writer.submit(insert(99))
     assert await stored(conn) == list(range(10))
+
+
+async def test_a_lock_held_elsewhere_fails_the_batch_as_retryable(
+    writer: Writer, conn: aiosqlite.Connection, db_file: Path
+) -> None:
+    # The fixture's connection waits 0 s for a lock (timeout=0), so it fails at once.
+    other = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(Unavailable) as caught:
+            await writer.submit(insert(1))
+        assert caught.value.reason == "STORE_BUSY"
+        other.execute("ROLLBACK")
+        assert await writer.submit(insert(2)) == 2
+    finally:
+        other.close()
+    assert await stored(conn) == [2]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -109,7 +110,11 @@ class Writer:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         conn = self._conn
-        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            # Another process held the write lock beyond busy_timeout: worth a retry.
+            raise Unavailable("the database is busy; retry", reason="STORE_BUSY") from exc
         outcomes: list[tuple[bool, Any]] = []
         for pending in batch:
             await conn.execute("SAVEPOINT op")
