@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Awaitable
 
 import pytest
-from agentsessions.server.domain.errors import AlreadyExists, NotFound
+from agentsessions.server.domain.errors import AlreadyExists, NotFound, Unavailable
 from agentsessions.server.domain.models import SessionKey
 from agentsessions.server.store import Store
 from store.conftest import Reopen
@@ -113,5 +113,7 @@ async def test_close_waits_for_writes_in_flight_and_reopen_sees_them(
 async def test_write_after_close_is_refused(store: Store) -> None:
     (key,) = await seeded(store, "s1")
     await store.close()
-    with pytest.raises(Exception):  # noqa: B017 - any error, as long as nothing hangs
+    with pytest.raises(Unavailable):
         await asyncio.wait_for(store.add_items(key, [message("late")]), 5)
+    with pytest.raises(Unavailable):
+        await asyncio.wait_for(store.list_items(key), 5)

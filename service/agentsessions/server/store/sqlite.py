@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import aiosqlite
 
+from ..domain.errors import Unavailable
 from ..domain.models import (
     AgentRecord,
     ItemRecord,
@@ -46,6 +47,10 @@ from .sqlite_rows import (
 from .sqlite_schema import configure, migrate
 from .sqlite_sql import fetch_all, fetch_one, session_not_found
 from .sqlite_writer import Writer
+
+
+def _closed() -> Unavailable:
+    return Unavailable("the store is not open", reason="STORE_CLOSED")
 
 
 class SQLiteStore:
@@ -105,12 +110,12 @@ class SQLiteStore:
 
     def _reader(self) -> aiosqlite.Connection:
         if not self._readers:
-            raise RuntimeError("SQLiteStore is not open")
+            raise _closed()
         return self._readers[next(self._next_reader) % len(self._readers)]
 
     def _write(self) -> Writer:
         if self._writer is None:
-            raise RuntimeError("SQLiteStore is not open")
+            raise _closed()
         return self._writer
 
     # Agents ---------------------------------------------------------------
