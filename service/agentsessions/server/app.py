@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
 from dataclasses import dataclass
 
 import grpc
@@ -19,10 +19,11 @@ from grpc_reflection.v1alpha import reflection
 
 from .config import Config
 from .domain.agents import AgentCatalog, Agents
-from .domain.errors import AlreadyExists, InvalidArgument
+from .domain.errors import AlreadyExists
 from .domain.models import DEFAULT_TENANT, AgentRecord
 from .domain.sessions import Sessions
 from .interceptors import server_interceptors
+from .runtime import AgentRunner, ModelRegistry, ToolRegistry
 from .servicers.agents import AgentServicer
 from .servicers.sessions import SessionServicer
 from .store import Store
@@ -35,20 +36,6 @@ SERVICE_NAMES = (
     session_service_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
 )
 DEFAULT_AGENT_ID = "default"
-
-
-class EchoOnlyCatalog:
-    """Accepts the offline `echo` model and no tools."""
-
-    def validate_model(self, model: str) -> None:
-        if model != "echo":
-            raise InvalidArgument.field(
-                "agent.model", f"unknown model {model!r}", reason="UNKNOWN_MODEL"
-            )
-
-    def validate_tools(self, tools: Collection[str]) -> None:
-        if tools:
-            raise InvalidArgument.field("agent.tools", "unknown tools", reason="UNKNOWN_TOOL")
 
 
 @dataclass
@@ -70,10 +57,17 @@ class AgentSessionsServer:
         *,
         store: Store | None = None,
         catalog: AgentCatalog | None = None,
+        models: ModelRegistry | None = None,
+        tools: ToolRegistry | None = None,
     ) -> None:
         self.config = config
         self.store: Store = store or SQLiteStore(config.db)
-        self.catalog: AgentCatalog = catalog or EchoOnlyCatalog()
+        self.runner = AgentRunner(
+            self.store,
+            models or ModelRegistry.from_providers(config.providers),
+            tools or ToolRegistry.with_entry_points(),
+        )
+        self.catalog: AgentCatalog = catalog or self.runner
         self.agents = Agents(self.store, self.catalog)
         self.sessions = Sessions(self.store)
         self.health = health.aio.HealthServicer()
@@ -92,7 +86,7 @@ class AgentSessionsServer:
         )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(self.agents), server)
         session_service_pb2_grpc.add_SessionServiceServicer_to_server(
-            SessionServicer(self.sessions), server
+            SessionServicer(self.sessions, self.runner), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
@@ -131,8 +125,11 @@ class AgentSessionsServer:
         grace = self.config.grace_seconds if grace is None else grace
         try:
             await self.health.enter_graceful_shutdown()
-            if self._server is not None:
-                await self._server.stop(grace)
+            # Runs get most of the grace; the rest lets their callers hear RunCancelled.
+            await asyncio.gather(
+                self.runner.aclose(grace - min(1.0, grace / 2)),
+                self._server.stop(grace) if self._server is not None else asyncio.sleep(0),
+            )
         finally:
             await self.store.close()
 

@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from agents import Model, OpenAIChatCompletionsModel, OpenAIProvider
 from openai import AsyncOpenAI
@@ -38,6 +39,16 @@ class Endpoint:
     api_key_env: str = ""
     timeout: float = 300.0
     max_retries: int = 2
+
+
+class ProviderSettings(Protocol):
+    """What the server's configuration says of one endpoint (config.ProviderConfig)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def api_key_env(self) -> str: ...
 
 
 ModelSource = Model | Callable[[], Model]
@@ -76,6 +87,17 @@ class ModelRegistry:
         for name in self._endpoints:
             if name in {"openai", "litellm"} or not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
                 raise ValueError(f"invalid provider name {name!r}")
+
+    @classmethod
+    def from_providers(
+        cls, providers: Mapping[str, ProviderSettings], *, echo_word_delay: float = 0.0
+    ) -> ModelRegistry:
+        """A registry with the configured endpoints (`[providers.NAME]` in the TOML file)."""
+        endpoints = {
+            name: Endpoint(base_url=p.base_url, api_key_env=p.api_key_env)
+            for name, p in providers.items()
+        }
+        return cls(endpoints=endpoints, echo_word_delay=echo_word_delay)
 
     def _kind(self, model: str) -> tuple[str, str]:
         """(provider kind, model name for the provider); raises InvalidArgument."""

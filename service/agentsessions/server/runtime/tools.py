@@ -105,15 +105,12 @@ class ToolRegistry:
 
     def validate_tools(self, names: Collection[str]) -> None:
         """Raises InvalidArgument (UNKNOWN_TOOL) naming every unknown tool."""
-        unknown = [(index, name) for index, name in enumerate(names) if name not in self._tools]
+        unknown = [name for name in names if name not in self._tools]
         if unknown:
-            listed = ", ".join(repr(name) for _, name in unknown)
+            listed = ", ".join(repr(name) for name in unknown)
             raise InvalidArgument(
                 f"agent.tools: unknown tools {listed}; the server has: {', '.join(self.names)}",
-                violations=[
-                    FieldViolation(f"agent.tools[{index}]", f"unknown tool {name!r}")
-                    for index, name in unknown
-                ],
+                violations=[FieldViolation("agent.tools", f"unknown tool {n!r}") for n in unknown],
                 reason="UNKNOWN_TOOL",
                 metadata={"unknown_tools": listed},
             )

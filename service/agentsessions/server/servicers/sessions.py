@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,16 +14,19 @@ from ..domain import names
 from ..domain.errors import InvalidArgument
 from ..domain.models import SessionKey
 from ..domain.sessions import Sessions
+from ..runtime import AgentRunner, inputs
 from .context import tenant_of
 from .convert import item_to_proto, run_to_proto, session_from_proto, session_to_proto
+from .run_events import run_event_to_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]
 pb = session_service_pb2
 
 
 class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
-    def __init__(self, sessions: Sessions) -> None:
+    def __init__(self, sessions: Sessions, runner: AgentRunner | None = None) -> None:
         self._sessions = sessions
+        self._runner = runner
 
     async def CreateSession(
         self, request: pb.CreateSessionRequest, context: Context
@@ -77,8 +81,25 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     async def SendMessage(
         self, request: events_pb2.SendMessageRequest, context: Context
     ) -> AsyncIterator[events_pb2.SendMessageResponse]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "SendMessage is not implemented yet")
-        yield events_pb2.SendMessageResponse()  # pragma: no cover - makes this a generator
+        if self._runner is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server runs no agents")
+        assert self._runner is not None
+        key = names.session_key(request.session, tenant_of(context), "session")
+        which = request.WhichOneof("input")
+        run_input = inputs.run_input(
+            text=request.text if which == "text" else None,
+            input_items_json=request.input_items_json if which == "input_items_json" else None,
+        )
+        events = self._runner.run(
+            key,
+            run_input,
+            wait_if_busy=request.wait_if_busy,
+            max_turns=inputs.max_turns_of(request.max_turns),
+            wait_timeout=context.time_remaining(),
+        )
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield run_event_to_proto(event)
 
     async def ListItems(
         self, request: pb.ListItemsRequest, context: Context
