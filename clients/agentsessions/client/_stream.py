@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any
@@ -71,6 +72,7 @@ class AsyncMessageStream:
 
     def __init__(self, call: Any) -> None:
         self._call = call
+        self._cancelled = False
         self._progress = _Progress()
         self._events = self._read()
 
@@ -93,6 +95,12 @@ class AsyncMessageStream:
                 yield event
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error) from error
+        except asyncio.CancelledError:
+            # grpc.aio reports a call cancelled by cancel() as a cancelled task; only a
+            # cancelled task should look like one.
+            if not self._cancelled:
+                raise
+            raise Cancelled("the call was cancelled by the client") from None
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._events
@@ -110,6 +118,7 @@ class AsyncMessageStream:
 
     def cancel(self) -> None:
         """Cancels the call; the server cancels the run and records it as cancelled."""
+        self._cancelled = True
         self._call.cancel()
 
     async def __aenter__(self) -> AsyncMessageStream:

@@ -69,3 +69,13 @@ def parse_run_path(name: str) -> tuple[str, str, str]:
 def as_agent_name(value: str) -> str:
     """Accepts `agents/{agent}` or a bare agent id and returns the resource name."""
     return value if value.startswith("agents/") else agent_path(value)
+
+
+def as_session_name(value: str, default_agent: str = "default") -> str:
+    """Accepts `agents/{a}/sessions/{s}`, `{a}/{s}`, or a bare `{s}` of `default_agent`."""
+    if value.startswith("agents/"):
+        return value
+    if "/" in value:
+        agent_id, _, session_id = value.partition("/")
+        return session_path(agent_id, session_id)
+    return session_path(default_agent, value)
