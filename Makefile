@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: serve test test-python generate check-generated lint clean
-.PHONY: lint-proto breaking release-contract docs check-docs test-node
+.PHONY: lint-proto breaking release-contract docs check-docs test-node bench bench-full
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,3 +74,16 @@ $(NODE_STAMP): $(NODE_CLIENT)/package.json $(NODE_CLIENT)/package-lock.json
 test-node: $(STAMP) $(NODE_STAMP)
 	npm --prefix $(NODE_CLIENT) run --silent typecheck
 	npm --prefix $(NODE_CLIENT) test --silent
+
+# Benchmarks: the real server in its own process against baselines from the same run (docs/benchmarks.md).
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+bench-full: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.run --full --json benchmarks/results/latest.json

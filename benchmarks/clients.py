@@ -1,0 +1,121 @@
+"""Client loads over gRPC; each runs in its own process so the server's CPU is measured alone.
+
+Every function here is a process entry point: it takes plain arguments, runs its own event
+loop and returns a `Load`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc
+from agentsessions.v1 import (
+    events_pb2,
+    session_pb2,
+    session_service_pb2,
+    session_service_pb2_grpc,
+)
+
+from .measure import Load
+
+_OPTIONS = [("grpc.max_receive_message_length", 16 * 1024 * 1024)]
+
+
+async def _drive(
+    concurrency: int, seconds: float, call: Callable[[int], Awaitable[None]]
+) -> tuple[float, list[float]]:
+    """Runs `call(worker)` in `concurrency` loops until `seconds` pass; returns time, latencies."""
+    latencies: list[float] = []
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    async def worker(index: int) -> None:
+        while time.perf_counter() < deadline:
+            began = time.perf_counter()
+            await call(index)
+            latencies.append(time.perf_counter() - began)
+
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return time.perf_counter() - start, latencies
+
+
+def get_session(address: str, names: Sequence[str], concurrency: int, seconds: float) -> Load:
+    """GetSession in `concurrency` loops, worker i asking for names[i % len(names)]."""
+
+    async def run() -> Load:
+        async with grpc.aio.insecure_channel(address, options=_OPTIONS) as channel:
+            stub = session_service_pb2_grpc.SessionServiceStub(channel)
+            requests = [session_service_pb2.GetSessionRequest(name=n) for n in names]
+
+            async def call(worker: int) -> None:
+                await stub.GetSession(requests[worker % len(requests)])
+
+            await call(0)  # connect before the clock starts
+            elapsed, latencies = await _drive(concurrency, seconds, call)
+            return Load(len(latencies), elapsed, latencies)
+
+    return asyncio.run(run())
+
+
+def add_items(address: str, parents: Sequence[str], item_json: str, seconds: float) -> Load:
+    """One caller per session, each adding one item per AddItems call."""
+
+    async def run() -> Load:
+        acknowledged: list[tuple[str, int]] = []
+        async with grpc.aio.insecure_channel(address, options=_OPTIONS) as channel:
+            stub = session_service_pb2_grpc.SessionServiceStub(channel)
+            item = session_pb2.Item(item_json=item_json)
+            make = session_service_pb2.AddItemsRequest
+            requests = [make(parent=p, items=[item]) for p in parents]
+
+            async def call(worker: int) -> None:
+                response = await stub.AddItems(requests[worker])
+                acknowledged.append((parents[worker], response.items[0].sequence))
+
+            await stub.GetSession(session_service_pb2.GetSessionRequest(name=parents[0]))
+            elapsed, latencies = await _drive(len(parents), seconds, call)
+            return Load(len(latencies), elapsed, latencies, acknowledged=acknowledged)
+
+    return asyncio.run(run())
+
+
+async def send_one(
+    stub: session_service_pb2_grpc.SessionServiceAsyncStub, session: str, text: str, deadline: float
+) -> tuple[float, bool]:
+    """One SendMessage; returns the time to the first text delta and whether it completed."""
+    began = time.perf_counter()
+    first = 0.0
+    completed = False
+    request = events_pb2.SendMessageRequest(session=session, text=text)
+    call = stub.SendMessage(request, timeout=deadline)
+    async for event in call:
+        kind = event.WhichOneof("event")
+        if kind == "text_delta" and not first:
+            first = time.perf_counter() - began
+        elif kind == "run_completed":
+            completed = True
+    return first, completed
+
+
+def send_message(address: str, sessions: Sequence[str], text: str, seconds: float) -> Load:
+    """One caller per session, each sending messages one after another."""
+
+    async def run() -> Load:
+        first_delta: list[float] = []
+        errors = 0
+        async with grpc.aio.insecure_channel(address, options=_OPTIONS) as channel:
+            stub = session_service_pb2_grpc.SessionServiceStub(channel)
+
+            async def call(worker: int) -> None:
+                nonlocal errors
+                first, completed = await send_one(stub, sessions[worker], text, 60.0)
+                first_delta.append(first)
+                errors += not completed
+
+            await channel.channel_ready()
+            elapsed, latencies = await _drive(len(sessions), seconds, call)
+            return Load(len(latencies), elapsed, latencies, first_delta=first_delta, errors=errors)
+
+    return asyncio.run(run())
