@@ -90,7 +90,7 @@ class Store(Protocol):
     async def list_agents(
         self, tenant: str, *, after: tuple[int, str] | None, limit: int
     ) -> list[AgentRecord]:
-        """Agents oldest first; `after` is (create_time_us, agent_id) of the previous page's last."""
+        """Agents oldest first; `after` is (create_time_us, agent_id) of the last one seen."""
 
     async def update_agent(self, agent: AgentRecord, *, expected_etag: str | None) -> AgentRecord:
         """Replaces the agent's fields. Raises NotFound, or Aborted on an etag mismatch."""
@@ -103,9 +103,7 @@ class Store(Protocol):
 
     # Sessions -------------------------------------------------------------
 
-    async def create_session(
-        self, session: SessionRecord, request_id: str | None
-    ) -> SessionRecord:
+    async def create_session(self, session: SessionRecord, request_id: str | None) -> SessionRecord:
         """Raises NotFound when the agent is missing, AlreadyExists for a taken id."""
 
     async def get_session(self, key: SessionKey) -> SessionRecord | None: ...
