@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from ..domain.models import ItemRecord, SessionKey
 from ..store.base import Store
 
-_WIDEN_STEP_MIN = 16
+_LOOKBACK = 16  # items read beyond the window to find calls, doubled as needed
 
 
 def _is_output(item_type: str) -> bool:
@@ -38,17 +38,28 @@ def orphan_outputs(window: Sequence[ItemRecord]) -> set[str]:
 async def history_window(store: Store, key: SessionKey, max_items: int) -> int | None:
     """How many of the newest items the model sees; None for all of them.
 
-    Starts from `max_items` and widens while the window holds a tool output whose call is
-    older than the window, so that the model never sees an output without its call. (A call
-    in the window has its output in it too: outputs come after their calls.)
+    Starts from `max_items` and widens the window back to the call of every tool output in
+    it, so that the model never sees an output without its call. (A call in the window has
+    its output in it too: outputs come after their calls.)
     """
     if max_items <= 0:
         return None
-    size = max_items
+    size, lookback = max_items, _LOOKBACK
     while True:
-        window = await store.list_items(key, newest_count=size)
-        if len(window) < size:
+        fetched = await store.list_items(key, newest_count=size + lookback)
+        if len(fetched) <= size:
             return None  # the whole history fits
-        if not orphan_outputs(window):
+        missing = orphan_outputs(fetched[-size:])
+        if not missing:
             return size
-        size += max(size, _WIDEN_STEP_MIN)
+        calls = {
+            call_id: index
+            for index, record in enumerate(fetched[:-size])
+            if record.type.endswith("_call") and (call_id := _call_id(record)) in missing
+        }
+        if len(calls) == len(missing):
+            size = len(fetched) - min(calls.values())
+        elif len(fetched) < size + lookback:
+            return size  # some calls were never stored: nothing older to widen to
+        else:
+            lookback *= 2

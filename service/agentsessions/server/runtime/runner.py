@@ -74,6 +74,11 @@ class AgentRunner:
     def active_runs(self) -> int:
         return len(self._active)
 
+    @property
+    def busy_sessions(self) -> int:
+        """Sessions with a run going or waiting; their locks are dropped when unused."""
+        return len(self._locks)
+
     async def run(
         self,
         key: SessionKey,

@@ -1,0 +1,122 @@
+"""StoreSession: the SDK Session protocol over the store, and the same history as SQLiteSession."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from agents import Agent, RunConfig, Runner, SQLiteSession, function_tool, handoff
+from agents.memory import Session
+from agents.testing import ScriptedModel, assistant_message, function_call
+from agentsessions.server.runtime import (
+    AgentRunner,
+    ModelRegistry,
+    StoreSession,
+    ToolRegistry,
+    text_input,
+)
+from agentsessions.server.runtime.agent_graph import handoff_tool_name
+from agentsessions.server.store import SQLiteStore
+from runtime.runtime_support import collect, make_agent, make_session, stored, user
+
+
+async def test_session_protocol(store: SQLiteStore) -> None:
+    key = await make_session(store)
+    recorded: list[list[int]] = []
+    session = StoreSession(
+        store, key, run_id="r1", on_stored=lambda rs: recorded.append([r.sequence for r in rs])
+    )
+    assert isinstance(session, Session)
+    assert session.session_id == "agents/helper/sessions/s1"
+    assert await session.get_items() == []
+
+    await session.add_items([user("a"), user("b")])
+    await session.add_items([user("c")])
+    await session.add_items([])
+    assert recorded == [[1, 2], [3]]
+    assert [r.run_id for r in session.stored] == ["r1", "r1", "r1"]
+    assert await session.get_items() == [user("a"), user("b"), user("c")]
+    assert await session.get_items(limit=2) == [user("b"), user("c")]
+    assert await session.get_items(limit=0) == []
+
+    assert await session.pop_item() == user("c")
+    assert await session.get_items() == [user("a"), user("b")]
+    await session.clear_session()
+    assert await session.get_items() == []
+    assert await session.pop_item() is None
+
+
+@function_tool
+def lookup(city: str) -> str:
+    """Looks up a city's weather."""
+    return f"Sunny in {city}"
+
+
+def scripts() -> tuple[list[Any], list[Any]]:
+    """The same model outputs for both runs: a tool turn, a handoff, a final answer."""
+    triage = [
+        [function_call("lookup", {"city": "Paris"}, call_id="c1")],
+        [function_call(handoff_tool_name("writer"), {}, call_id="h1")],
+    ]
+    writer = [[assistant_message("Paris is sunny.", item_id="msg-1")]]
+    return triage, writer
+
+
+async def test_stores_what_sqlite_session_stores(store: SQLiteStore) -> None:
+    triage_steps, writer_steps = scripts()
+    reference = SQLiteSession("reference")
+    writer_agent = Agent(name="writer", model=ScriptedModel(writer_steps))
+    triage_agent = Agent(
+        name="triage",
+        model=ScriptedModel(triage_steps),
+        tools=[lookup],
+        handoffs=[handoff(writer_agent, tool_name_override=handoff_tool_name("writer"))],
+    )
+    await Runner.run(
+        triage_agent,
+        "Weather in Paris?",
+        session=reference,
+        run_config=RunConfig(tracing_disabled=True),
+    )
+    expected = await reference.get_items()
+
+    await make_agent(store, "writer", model="scripted-writer")
+    key = await make_session(
+        store, "triage", model="scripted-triage", tools=("lookup",), handoffs=("writer",)
+    )
+    triage_steps, writer_steps = scripts()
+    models = ModelRegistry(
+        models={
+            "scripted-triage": ScriptedModel(triage_steps),
+            "scripted-writer": ScriptedModel(writer_steps),
+        }
+    )
+    runner = AgentRunner(store, models, ToolRegistry([lookup]))
+    await collect(runner.run(key, text_input("Weather in Paris?")))
+
+    history = await stored(store, key)
+    assert [json.loads(i.item_json) for i in history] == expected
+    assert [i.type for i in history] == [
+        "message",
+        "function_call",
+        "function_call_output",
+        "function_call",
+        "function_call_output",
+        "message",
+    ]
+    assert len(expected) == 6
+    reference.close()
+
+
+@pytest.mark.parametrize("limit", [None, 1, 3, 10])
+async def test_get_items_limit_matches_sqlite_session(
+    store: SQLiteStore, limit: int | None
+) -> None:
+    key = await make_session(store)
+    items = [user(str(n)) for n in range(5)]
+    ours, reference = StoreSession(store, key), SQLiteSession("reference")
+    await ours.add_items(items)
+    await reference.add_items(items)
+    assert await ours.get_items(limit) == await reference.get_items(limit)
+    reference.close()
