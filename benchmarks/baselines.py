@@ -39,3 +39,45 @@ def sdk_add_items(db: str, session_ids: Sequence[str], item_json: str, seconds: 
         return Load(len(latencies), time.perf_counter() - start, latencies)
 
     return asyncio.run(run())
+
+
+def sdk_send_message(db: str, session_ids: Sequence[str], text: str, seconds: float) -> Load:
+    """Runner.run_streamed with the server's echo model and a SQLiteSession, one task per session.
+
+    Each task starts a run, reads its stream to the end and starts the next one.
+    """
+    from agents import Agent, RunConfig, Runner
+    from agentsessions.server.runtime.echo import EchoModel
+
+    async def run() -> Load:
+        agent = Agent(name="bench", instructions="Repeat the user.", model=EchoModel())
+        config = RunConfig(tracing_disabled=True)
+        sessions = [SQLiteSession(session_id, db) for session_id in session_ids]
+        latencies: list[float] = []
+        first_delta: list[float] = []
+        start = time.perf_counter()
+        deadline = start + seconds
+
+        async def worker(session: SQLiteSession) -> None:
+            while time.perf_counter() < deadline:
+                began = time.perf_counter()
+                first = 0.0
+                result = Runner.run_streamed(agent, text, session=session, run_config=config)
+                async for event in result.stream_events():
+                    if (
+                        not first
+                        and event.type == "raw_response_event"
+                        and event.data.type == "response.output_text.delta"
+                    ):
+                        first = time.perf_counter() - began
+                latencies.append(time.perf_counter() - began)
+                first_delta.append(first)
+
+        try:
+            await asyncio.gather(*(worker(s) for s in sessions))
+        finally:
+            for session in sessions:
+                session.close()
+        return Load(len(latencies), time.perf_counter() - start, latencies, first_delta=first_delta)
+
+    return asyncio.run(run())

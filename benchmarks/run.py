@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
-from . import machine, scenario_unary
+from . import machine, scenario_send, scenario_unary
 from .measure import Row, table
 
 RESULTS = Path(__file__).parent / "results"
@@ -24,6 +24,7 @@ Scenario = Callable[[Path, Executor, int, float], list[Row]]
 QUICK: dict[str, Scenario] = {
     "get": scenario_unary.get_session,
     "add": scenario_unary.add_items,
+    "send": scenario_send.send_message,
 }
 
 
