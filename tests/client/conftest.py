@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from agentsessions.client import AsyncClient, Client
+from guarded_agents import guarded_server
 
 
 @pytest.fixture
@@ -21,3 +22,10 @@ async def sync_client(address: str) -> AsyncIterator[Client]:
     connected = Client(address)
     yield connected
     await asyncio.to_thread(connected.close)
+
+
+@pytest.fixture
+async def guarded_address() -> AsyncIterator[str]:
+    """An AgentService that wants the bearer token `good` (see guarded_agents.py)."""
+    async with guarded_server() as address:
+        yield address

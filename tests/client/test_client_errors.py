@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 from agentsessions.client import (
     Aborted,
@@ -21,10 +19,7 @@ from agentsessions.client import (
     Unauthenticated,
     Unavailable,
 )
-from agentsessions.v1 import agent_pb2, agent_pb2_grpc, session_pb2
-from google.protobuf import any_pb2
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
+from agentsessions.v1 import session_pb2
 
 
 async def test_not_found(client: AsyncClient) -> None:
@@ -117,34 +112,6 @@ async def test_unavailable_when_nothing_listens(server_factory) -> None:
         # With retries, it gives up once the deadline leaves no room for another wait.
         with pytest.raises(Unavailable):
             await client.get_agent("agents/default", timeout=0.5)
-
-
-class GuardedAgents(agent_pb2_grpc.AgentServiceServicer):
-    """An AgentService that checks the bearer token, as an authenticating gateway does."""
-
-    async def GetAgent(self, request, context):
-        token = dict(context.invocation_metadata()).get("authorization", "")
-        if token == "Bearer good":
-            return agent_pb2.Agent(name=request.name, display_name="Guarded")
-        code, reason = (
-            (grpc.StatusCode.PERMISSION_DENIED, "READ_ONLY_TOKEN")
-            if token == "Bearer reader"
-            else (grpc.StatusCode.UNAUTHENTICATED, "MISSING_TOKEN")
-        )
-        detail = any_pb2.Any()
-        detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain="agentsessions"))
-        status = status_pb2.Status(code=code.value[0], message="no", details=[detail])
-        await context.abort_with_status(rpc_status.to_status(status))
-
-
-@pytest.fixture
-async def guarded_address() -> AsyncIterator[str]:
-    server = grpc.aio.server()
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(GuardedAgents(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    yield f"127.0.0.1:{port}"
-    await server.stop(0)
 
 
 async def test_bearer_token_and_auth_errors(guarded_address: str, monkeypatch) -> None:

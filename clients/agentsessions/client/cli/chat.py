@@ -37,7 +37,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     chat.add_argument("session", metavar="SESSION", nargs="?", help=SESSION_HELP)
     chat.add_argument("-m", "--message", help="send this one message and exit; - reads stdin")
     chat.add_argument("--agent", default="default", help="agent of a new session (default)")
-    chat.add_argument("--wait", action="store_true", help="wait while another run is going on")
+    chat.add_argument(
+        "--wait", action="store_true", help="with -m: wait while another run is going on"
+    )
     chat.add_argument("--max-turns", type=int, default=0, help="model turns per message")
     chat.set_defaults(handler=run_chat)
 
@@ -105,18 +107,20 @@ def _session(ctx: Context, args: argparse.Namespace) -> str:
     return created.name
 
 
-def _send(ctx: Context, args: argparse.Namespace, session: str, text: str) -> MessageStream:
+def _send(
+    ctx: Context, args: argparse.Namespace, session: str, text: str, *, wait: bool
+) -> MessageStream:
     return ctx.client.send_message(
         session,
         text=text,
-        wait_if_busy=args.wait,
+        wait_if_busy=wait,
         max_turns=args.max_turns,
         timeout=ctx.calls["timeout"],
     )
 
 
 def one_shot(ctx: Context, args: argparse.Namespace, session: str, text: str) -> int:
-    with _send(ctx, args, session, text) as stream:
+    with _send(ctx, args, session, text, wait=args.wait) as stream:
         renderer = Renderer(sys.stdout, sys.stderr)
         for event in stream:
             if ctx.out.json:
@@ -129,7 +133,9 @@ def one_shot(ctx: Context, args: argparse.Namespace, session: str, text: str) ->
 
 def _turn(ctx: Context, args: argparse.Namespace, session: str, text: str) -> None:
     renderer = Renderer(sys.stdout, sys.stderr)
-    with _send(ctx, args, session, text) as stream:
+    # A person at the prompt would rather wait for a run still ending (one just
+    # stopped with Ctrl-C, or another client's) than be told to try again.
+    with _send(ctx, args, session, text, wait=True) as stream:
         try:
             for event in stream:
                 renderer.event(event)

@@ -17,9 +17,7 @@ STATES = ["ACTIVE", "PAUSED", "COMPLETED"]
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    sub = group(
-        commands, "sessions", "create, list, show, change, delete, export and import sessions"
-    )
+    sub = group(commands, "sessions", "create, list, show, change, delete, export, import sessions")
 
     create = sub.add_parser("create", parents=[common], help="create a session")
     create.add_argument("agent", metavar="AGENT", nargs="?", default="default", help="agent")
