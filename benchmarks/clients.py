@@ -17,6 +17,7 @@ from agentsessions.v1 import (
     session_service_pb2,
     session_service_pb2_grpc,
 )
+from google.protobuf.message import Message
 
 from .measure import Load
 
@@ -117,5 +118,66 @@ def send_message(address: str, sessions: Sequence[str], text: str, seconds: floa
             await channel.channel_ready()
             elapsed, latencies = await _drive(len(sessions), seconds, call)
             return Load(len(latencies), elapsed, latencies, first_delta=first_delta, errors=errors)
+
+    return asyncio.run(run())
+
+
+def read_calls(
+    address: str, method: str, requests: Sequence[Message], concurrency: int, seconds: float
+) -> Load:
+    """Calls SessionService.`method` with `requests` in turn, in `concurrency` loops."""
+
+    async def run() -> Load:
+        async with grpc.aio.insecure_channel(address, options=_OPTIONS) as channel:
+            stub = session_service_pb2_grpc.SessionServiceStub(channel)
+            rpc = getattr(stub, method)
+            turn = iter(range(10**12))
+
+            async def call(worker: int) -> None:
+                await rpc(requests[next(turn) % len(requests)])
+
+            await call(0)
+            elapsed, latencies = await _drive(concurrency, seconds, call)
+            return Load(len(latencies), elapsed, latencies)
+
+    return asyncio.run(run())
+
+
+def many_streams(address: str, sessions: Sequence[str], text: str, channels: int) -> Load:
+    """One SendMessage on every session at once; counts streams that did not complete."""
+
+    async def run() -> Load:
+        # A local subchannel pool each, so the channels are separate connections.
+        options = [*_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]
+        opened = [grpc.aio.insecure_channel(address, options=options) for _ in range(channels)]
+        stubs = [session_service_pb2_grpc.SessionServiceStub(c) for c in opened]
+        latencies: list[float] = []
+        first_delta: list[float] = []
+        errors = 0
+
+        async def one(index: int) -> None:
+            nonlocal errors
+            began = time.perf_counter()
+            try:
+                first, completed = await send_one(
+                    stubs[index % channels], sessions[index], text, 300.0
+                )
+            except grpc.aio.AioRpcError:
+                errors += 1
+                return
+            errors += not completed
+            latencies.append(time.perf_counter() - began)
+            first_delta.append(first)
+
+        try:
+            for channel in opened:
+                await channel.channel_ready()
+            start = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(len(sessions))))
+            elapsed = time.perf_counter() - start
+        finally:
+            for channel in opened:
+                await channel.close()
+        return Load(len(latencies), elapsed, latencies, first_delta=first_delta, errors=errors)
 
     return asyncio.run(run())

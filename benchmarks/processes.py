@@ -95,3 +95,8 @@ def service(db: Path, *args: str, config: Path | None = None) -> Process:
 def bare_server(message_file: Path) -> Process:
     """The baseline: a bare grpc.aio server answering GetSession with a message from memory."""
     return Process([sys.executable, "-m", "benchmarks.bare_server", str(message_file)])
+
+
+def slow_service(db: Path, word_delay: float) -> Process:
+    """The service whose echo model waits `word_delay` seconds before each word."""
+    return Process([sys.executable, "-m", "benchmarks.slow_server", str(db), str(word_delay)])

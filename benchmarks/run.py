@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
-from . import machine, scenario_send, scenario_unary
+from . import machine, scenario_send, scenario_streams, scenario_unary
 from .measure import Row, table
 
 RESULTS = Path(__file__).parent / "results"
@@ -26,12 +26,13 @@ QUICK: dict[str, Scenario] = {
     "add": scenario_unary.add_items,
     "send": scenario_send.send_message,
 }
+FULL: dict[str, Scenario] = {**QUICK, "streams": scenario_streams.many_streams}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--full", action="store_true", help="every scenario, more repetitions")
-    parser.add_argument("--only", nargs="*", help=f"scenarios to run: {', '.join(QUICK)}")
+    parser.add_argument("--only", nargs="*", help=f"scenarios to run: {', '.join(FULL)}")
     parser.add_argument("--reps", type=int, help="repetitions of each measurement")
     parser.add_argument("--seconds", type=float, help="length of each measurement")
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     reps = args.reps or (5 if args.full else 3)
     seconds = args.seconds or (5.0 if args.full else 3.0)
-    chosen = {k: v for k, v in QUICK.items() if not args.only or k in args.only}
+    scenarios = FULL if args.full or args.only else QUICK
+    chosen = {k: v for k, v in scenarios.items() if not args.only or k in args.only}
     rows: list[Row] = []
     started = time.time()
     # spawn: the client processes must not inherit this process's gRPC state.
