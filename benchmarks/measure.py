@@ -77,9 +77,7 @@ class Row:
 def _number(value: float | None, unit: str = "") -> str:
     if value is None:
         return "-"
-    if float(value).is_integer() and unit not in {"ms", "s"}:
-        text = f"{value:,.0f}"
-    elif abs(value) >= 100:
+    if (float(value).is_integer() and unit not in {"ms", "s"}) or abs(value) >= 100:
         text = f"{value:,.0f}"
     elif abs(value) >= 10:
         text = f"{value:.1f}"

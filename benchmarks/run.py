@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
-from . import machine, scenario_send, scenario_streams, scenario_unary
+from . import machine, scenario_scale, scenario_send, scenario_streams, scenario_unary
 from .measure import Row, table
 
 RESULTS = Path(__file__).parent / "results"
@@ -26,7 +26,11 @@ QUICK: dict[str, Scenario] = {
     "add": scenario_unary.add_items,
     "send": scenario_send.send_message,
 }
-FULL: dict[str, Scenario] = {**QUICK, "streams": scenario_streams.many_streams}
+FULL: dict[str, Scenario] = {
+    **QUICK,
+    "scale": scenario_scale.scale,
+    "streams": scenario_streams.many_streams,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,8 +94,11 @@ def scale(
     reps: int,
     seconds: float,
     sizes: list[tuple[int, int]] | None = None,
-) -> tuple[list[Row], list[dict[str, object]]]:
-    """Every size in turn; rows compare the largest with the smallest."""
+) -> list[Row]:
+    """Every size in turn; rows compare the largest with the smallest.
+
+    The memory row's details hold every size's figures, for the plot.
+    """
     measured = []
     for sessions, items in sizes or SIZES:
         print(f"  store of {sessions:,} sessions, {items:,} items", file=sys.stderr, flush=True)
@@ -112,6 +115,15 @@ def scale(
     memory, memory_base = float(full["rss_mb"]), float(empty["rss_mb"])  # type: ignore[arg-type]
     met = memory <= MEMORY_LIMIT_MB and memory <= memory_base + MEMORY_GROWTH_MB
     rows.append(
-        Row(scenario, "server memory", memory, memory_base, "<= 200, <= base + 50", met, "MB")
+        Row(
+            scenario,
+            "server memory",
+            memory,
+            memory_base,
+            "<= 200, <= base + 50",
+            met,
+            "MB",
+            {"sizes": measured},
+        )
     )
-    return rows, measured
+    return rows
