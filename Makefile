@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(BIN)/agentsessions serve
 
-test: test-python
+test: test-python test-node
 
 test-python: $(STAMP)
 	$(BIN)/python -m pytest -q
