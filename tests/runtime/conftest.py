@@ -42,6 +42,7 @@ async def connect(server_factory: Callable[..., Awaitable[Any]]) -> AsyncIterato
         return Api(
             agent_pb2_grpc.AgentServiceStub(channel),
             session_service_pb2_grpc.SessionServiceStub(channel),
+            server,
         )
 
     yield start

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agentsessions.server.app import AgentSessionsServer
 from agentsessions.v1 import (
     agent_pb2,
     agent_pb2_grpc,
@@ -19,6 +20,7 @@ from agentsessions.v1 import session_service_pb2 as ss
 class Api:
     agents: agent_pb2_grpc.AgentServiceStub
     sessions: session_service_pb2_grpc.SessionServiceStub
+    server: AgentSessionsServer
 
     async def session_with(self, agent_id: str = "default", **agent: Any) -> str:
         """A new session, of a new agent `agent_id` when agent fields are given."""

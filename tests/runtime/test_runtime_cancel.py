@@ -19,6 +19,7 @@ from agentsessions.server.runtime import (
     TextDeltaEvent,
     text_input,
 )
+from agentsessions.server.runtime.runner import close_in_background
 from agentsessions.server.store import SQLiteStore
 from runtime.runtime_support import collect, gated_stream, kinds, make_session, stored
 
@@ -61,6 +62,20 @@ async def test_caller_cancel_mid_stream_keeps_whole_turns(store: SQLiteStore) ->
     ]
     session = await store.get_session(key)
     assert session is not None and session.stats.run_count == 1
+    assert runner.active_runs == 0 and runner.busy_sessions == 0
+
+
+async def test_an_abandoned_stream_is_closed_in_the_background(store: SQLiteStore) -> None:
+    key = await make_session(store)
+    model = ScriptedModel([ModelStep.stream(gated_stream(["a ", "b"], asyncio.Event()))])
+    runner = AgentRunner(store, ModelRegistry(models={"scripted": model}))
+    events = runner.run(key, text_input("hi"))
+    started = await anext(events)  # the consumer stops here, as a cancelled RPC does
+    assert isinstance(started, RunStartedEvent)
+
+    await close_in_background(events)
+    run = await store.get_run(key, started.run_id)
+    assert run is not None and run.state == RunState.CANCELLED
     assert runner.active_runs == 0 and runner.busy_sessions == 0
 
 

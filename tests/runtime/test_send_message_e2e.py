@@ -185,6 +185,24 @@ async def test_busy_session_is_aborted_with_the_run_name(connect: Connect) -> No
     assert events[-1].WhichOneof("event") == "run_completed"
 
 
+async def test_server_stop_ends_a_run_with_run_cancelled(connect: Connect) -> None:
+    streaming = asyncio.Event()
+    model = ScriptedModel(
+        [ModelStep.stream(gated_stream(["Long "], asyncio.Event(), started=streaming))]
+    )
+    api = await connect(models=ModelRegistry(models={"scripted": model}))
+    session = await api.session_with("slow", model="scripted")
+    call = asyncio.create_task(api.send(session, "stay a while"))
+    await streaming.wait()
+    await api.server.stop(grace=1.0)
+    events = await call
+
+    assert kinds(events) == ["run_started", "agent_updated", "text_delta", "run_cancelled"]
+    cancelled = events[-1].run_cancelled
+    assert cancelled.reason == "the server is stopping"
+    assert cancelled.run.state == RUN.CANCELLED and cancelled.run.HasField("end_time")
+
+
 @pytest.mark.parametrize(
     ("fields", "code", "field"),
     [

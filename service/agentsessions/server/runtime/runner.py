@@ -38,6 +38,25 @@ from .tools import ToolRegistry
 log = logging.getLogger("agentsessions.runtime")
 
 STOPPING_REASON = "the server is stopping"
+_closing_tasks: set[asyncio.Task[None]] = set()
+
+
+def close_in_background(events: AsyncGenerator[RunEvent, None]) -> asyncio.Task[None]:
+    """Closes a run's event stream that its consumer abandoned, say at a cancelled RPC.
+
+    A consumer cancelled while it awaits anything but the stream leaves the stream suspended;
+    closing it now ends the run and frees the session instead of waiting for the garbage
+    collector. A stream still running was reached by the cancellation itself.
+    """
+
+    async def close() -> None:
+        with contextlib.suppress(RuntimeError):  # already running: it is being cancelled
+            await events.aclose()
+
+    task = asyncio.ensure_future(close())
+    _closing_tasks.add(task)
+    task.add_done_callback(_closing_tasks.discard)
+    return task
 
 
 class AgentRunner:

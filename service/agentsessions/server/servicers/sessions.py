@@ -15,6 +15,7 @@ from ..domain.errors import InvalidArgument
 from ..domain.models import SessionKey
 from ..domain.sessions import Sessions
 from ..runtime import AgentRunner, inputs
+from ..runtime.runner import close_in_background
 from .context import tenant_of
 from .convert import item_to_proto, run_to_proto, session_from_proto, session_to_proto
 from .run_events import run_event_to_proto
@@ -97,6 +98,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             max_turns=inputs.max_turns_of(request.max_turns),
             wait_timeout=context.time_remaining(),
         )
+        # The stubs declare the callback as a class, not a protocol: a function is what works.
+        context.add_done_callback(lambda _: close_in_background(events))  # type: ignore[arg-type]
         async with contextlib.aclosing(events):
             async for event in events:
                 yield run_event_to_proto(event)
