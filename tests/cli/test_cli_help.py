@@ -8,6 +8,7 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 from agentsessions.client.cli import build_parser, main
+from agentsessions.client.cli._app import Context
 from agentsessions.client.cli.chat import Renderer
 from agentsessions.v1 import events_pb2
 
@@ -67,3 +68,11 @@ def test_renderer_puts_tool_calls_on_their_own_lines() -> None:
     assert out.getvalue() == (
         'Let me check.\n  ⚙ clock({"tz":"UTC"})\n  ⚙ → 12:00 noon\nIt is noon.\n'
     )
+
+
+def test_the_command_line_retries_only_calls_safe_to_repeat() -> None:
+    context = Context(build_parser().parse_args(["agents", "list", "--timeout", "5"]))
+    for rpc in ("AddItems", "PopItem", "DeleteSession", "DeleteAgent"):
+        assert context.options(rpc) == {"timeout": 5.0, "retry": None}
+    for rpc in ("GetAgent", "ListItems", "CreateSession", "ClearSession"):
+        assert context.options(rpc)["retry"] is not None

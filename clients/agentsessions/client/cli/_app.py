@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from agentsessions.client._channel import ADDRESS_ENV, DEFAULT_ADDRESS, TOKEN_ENV, tls_credentials
-from agentsessions.client._defaults import DEFAULT, Retry
+from agentsessions.client._defaults import DEFAULT, METHOD_DEFAULTS, Retry, TimeoutArg
 from agentsessions.client.cli._errors import (
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
@@ -50,11 +50,13 @@ class Context:
         self.address: str = getattr(args, "address", None) or os.environ.get(ADDRESS_ENV) or ""
         self.address = self.address or DEFAULT_ADDRESS
         timeout: float | None = getattr(args, "timeout", None)
-        self.calls: dict[str, Any] = {
-            "timeout": DEFAULT if timeout is None else timeout,
-            "retry": CLI_RETRY,
-        }
+        self.timeout: TimeoutArg = DEFAULT if timeout is None else timeout
         self._client: Client | None = None
+
+    def options(self, rpc: str) -> dict[str, Any]:
+        """The deadline and retry of one call: quick retries, only where the client retries."""
+        retry = CLI_RETRY if METHOD_DEFAULTS[rpc].retry is not None else None
+        return {"timeout": self.timeout, "retry": retry}
 
     @property
     def client(self) -> Client:

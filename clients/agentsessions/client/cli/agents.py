@@ -96,18 +96,20 @@ def _agent_from_flags(args: argparse.Namespace) -> tuple[agent_pb2.Agent, list[s
 
 def create_agent(ctx: Context, args: argparse.Namespace) -> int:
     agent, _ = _agent_from_flags(args)
-    created = ctx.client.create_agent(agent, agent_id=args.agent_id, **ctx.calls)
+    created = ctx.client.create_agent(agent, agent_id=args.agent_id, **ctx.options("CreateAgent"))
     ctx.out.resource(created, agent_fields(created))
     return EXIT_OK
 
 
 def list_agents(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.out.table(ctx.client.list_agents(**ctx.calls).collect(args.limit), AGENT_COLUMNS)
+    ctx.out.table(
+        ctx.client.list_agents(**ctx.options("ListAgents")).collect(args.limit), AGENT_COLUMNS
+    )
     return EXIT_OK
 
 
 def get_agent(ctx: Context, args: argparse.Namespace) -> int:
-    agent = ctx.client.get_agent(as_agent_name(args.agent), **ctx.calls)
+    agent = ctx.client.get_agent(as_agent_name(args.agent), **ctx.options("GetAgent"))
     ctx.out.resource(agent, agent_fields(agent))
     return EXIT_OK
 
@@ -117,13 +119,13 @@ def update_agent(ctx: Context, args: argparse.Namespace) -> int:
     if not paths:
         raise UsageError("nothing to update: give at least one field flag, e.g. --display-name")
     agent.name, agent.etag = as_agent_name(args.agent), args.etag
-    updated = ctx.client.update_agent(agent, update_mask=paths, **ctx.calls)
+    updated = ctx.client.update_agent(agent, update_mask=paths, **ctx.options("UpdateAgent"))
     ctx.out.resource(updated, agent_fields(updated))
     return EXIT_OK
 
 
 def delete_agent(ctx: Context, args: argparse.Namespace) -> int:
     name = as_agent_name(args.agent)
-    ctx.client.delete_agent(name, force=args.force, etag=args.etag, **ctx.calls)
+    ctx.client.delete_agent(name, force=args.force, etag=args.etag, **ctx.options("DeleteAgent"))
     ctx.out.done(f"deleted {name}", {"deleted": name})
     return EXIT_OK

@@ -98,10 +98,12 @@ class Renderer:
 def _session(ctx: Context, args: argparse.Namespace) -> str:
     if args.session is not None:
         # Fails early, with NOT_FOUND, before anything is typed.
-        return ctx.client.get_session(as_session_name(args.session), **ctx.calls).name
+        return ctx.client.get_session(
+            as_session_name(args.session), **ctx.options("GetSession")
+        ).name
     label = datetime.now().strftime("%Y-%m-%d %H:%M")
     created = ctx.client.create_session(
-        as_agent_name(args.agent), {"display_name": f"Chat {label}"}, **ctx.calls
+        as_agent_name(args.agent), {"display_name": f"Chat {label}"}, **ctx.options("CreateSession")
     )
     print(f"session: {created.name}", file=sys.stderr, flush=True)
     return created.name
@@ -115,7 +117,7 @@ def _send(
         text=text,
         wait_if_busy=wait,
         max_turns=args.max_turns,
-        timeout=ctx.calls["timeout"],
+        timeout=ctx.timeout,
     )
 
 

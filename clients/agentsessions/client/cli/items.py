@@ -36,14 +36,14 @@ def list_items(ctx: Context, args: argparse.Namespace) -> int:
         as_session_name(args.session),
         after_sequence=args.after,
         newest_count=args.newest,
-        **ctx.calls,
+        **ctx.options("ListItems"),
     )
     ctx.out.table(pager.collect(args.limit), ITEM_COLUMNS)
     return EXIT_OK
 
 
 def pop_item(ctx: Context, args: argparse.Namespace) -> int:
-    item = ctx.client.pop_item(as_session_name(args.session), **ctx.calls)
+    item = ctx.client.pop_item(as_session_name(args.session), **ctx.options("PopItem"))
     if item is None:
         ctx.out.done("the session has no items", {"item": None})
     elif ctx.out.json:
@@ -54,6 +54,6 @@ def pop_item(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def clear_items(ctx: Context, args: argparse.Namespace) -> int:
-    count = ctx.client.clear_session(as_session_name(args.session), **ctx.calls)
+    count = ctx.client.clear_session(as_session_name(args.session), **ctx.options("ClearSession"))
     ctx.out.done(f"removed {count} items", {"deleted_item_count": count})
     return EXIT_OK

@@ -69,7 +69,10 @@ def parse_labels(pairs: list[str] | None) -> dict[str, str]:
 def create_session(ctx: Context, args: argparse.Namespace) -> int:
     session = session_pb2.Session(display_name=args.display_name, labels=parse_labels(args.labels))
     created = ctx.client.create_session(
-        as_agent_name(args.agent), session, session_id=args.session_id, **ctx.calls
+        as_agent_name(args.agent),
+        session,
+        session_id=args.session_id,
+        **ctx.options("CreateSession"),
     )
     ctx.out.resource(created, session_fields(created))
     return EXIT_OK
@@ -78,14 +81,14 @@ def create_session(ctx: Context, args: argparse.Namespace) -> int:
 def list_sessions(ctx: Context, args: argparse.Namespace) -> int:
     parent = ALL_AGENTS if args.agent == "-" else as_agent_name(args.agent)
     pager = ctx.client.list_sessions(
-        parent, filter=args.filter, order_by=args.order_by, **ctx.calls
+        parent, filter=args.filter, order_by=args.order_by, **ctx.options("ListSessions")
     )
     ctx.out.table(pager.collect(args.limit), SESSION_COLUMNS)
     return EXIT_OK
 
 
 def get_session(ctx: Context, args: argparse.Namespace) -> int:
-    session = ctx.client.get_session(as_session_name(args.session), **ctx.calls)
+    session = ctx.client.get_session(as_session_name(args.session), **ctx.options("GetSession"))
     ctx.out.resource(session, session_fields(session))
     return EXIT_OK
 
@@ -104,13 +107,13 @@ def update_session(ctx: Context, args: argparse.Namespace) -> int:
         paths.append("labels")
     if not paths:
         raise UsageError("nothing to update: give --display-name, --state or --label")
-    updated = ctx.client.update_session(session, update_mask=paths, **ctx.calls)
+    updated = ctx.client.update_session(session, update_mask=paths, **ctx.options("UpdateSession"))
     ctx.out.resource(updated, session_fields(updated))
     return EXIT_OK
 
 
 def delete_session(ctx: Context, args: argparse.Namespace) -> int:
     name = as_session_name(args.session)
-    ctx.client.delete_session(name, etag=args.etag, **ctx.calls)
+    ctx.client.delete_session(name, etag=args.etag, **ctx.options("DeleteSession"))
     ctx.out.done(f"deleted {name}", {"deleted": name})
     return EXIT_OK

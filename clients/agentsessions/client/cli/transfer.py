@@ -54,11 +54,11 @@ def _opened(path: str | None, mode: str) -> Iterator[IO[str]]:
 
 def export_session(ctx: Context, args: argparse.Namespace) -> int:
     name = as_session_name(args.session)
-    session = ctx.client.get_session(name, **ctx.calls)
+    session = ctx.client.get_session(name, **ctx.options("GetSession"))
     count = 0
     with _opened(args.output, "w") as out:
         out.write(json.dumps({"session": to_dict(session)}, ensure_ascii=False) + "\n")
-        for item in ctx.client.list_items(name, page_size=_BATCH, **ctx.calls):
+        for item in ctx.client.list_items(name, page_size=_BATCH, **ctx.options("ListItems")):
             out.write(json.dumps({"item": to_dict(item)}, ensure_ascii=False) + "\n")
             count += 1
     if args.output is not None and args.output != "-":
@@ -109,16 +109,18 @@ def import_session(ctx: Context, args: argparse.Namespace) -> int:
     if args.display_name is not None:
         session.display_name = args.display_name
     created = ctx.client.create_session(
-        as_agent_name(agent), session, session_id=args.session_id, **ctx.calls
+        as_agent_name(agent), session, session_id=args.session_id, **ctx.options("CreateSession")
     )
     try:
         for start in range(0, len(items), _BATCH):
-            ctx.client.add_items(created.name, items[start : start + _BATCH], **ctx.calls)
+            ctx.client.add_items(
+                created.name, items[start : start + _BATCH], **ctx.options("AddItems")
+            )
     except BaseException:
         # All or nothing: a half-imported session is removed again.
         with contextlib.suppress(Exception):
-            ctx.client.delete_session(created.name, **ctx.calls)
+            ctx.client.delete_session(created.name, **ctx.options("DeleteSession"))
         raise
-    imported = ctx.client.get_session(created.name, **ctx.calls)
+    imported = ctx.client.get_session(created.name, **ctx.options("GetSession"))
     ctx.out.resource(imported, session_fields(imported))
     return EXIT_OK
