@@ -1,8 +1,4 @@
-"""`sessions export` and `sessions import`: a session and its items as JSON Lines.
-
-The first line is `{"session": {...}}`, then one `{"item": {...}}` line per item
-in history order, each with the item's exact `item_json`.
-"""
+"""`sessions export` and `sessions import`: a session and its items as JSON Lines."""
 
 from __future__ import annotations
 
@@ -20,6 +16,8 @@ from agentsessions.client.names import as_agent_name, as_session_name, parse_ses
 from agentsessions.v1 import session_pb2
 from google.protobuf import json_format
 
+# The export format: a first line `{"session": {...}}`, then one `{"item": {...}}`
+# line per item in history order, each with the item's exact `item_json`.
 _BATCH = 1000  # the most items one AddItems call takes
 # What an import keeps of the exported session; the rest is the server's to set.
 _COPIED_FIELDS = ("display_name", "state", "labels", "expire_time")
