@@ -10,13 +10,15 @@ import signal
 import sys
 
 from . import config as config_module
-from .app import AgentSessionsServer
 from .logs import configure_logging
 
 log = logging.getLogger("agentsessions.server")
 
 
 async def serve(config: config_module.Config) -> None:
+    # Imported here: the server pulls in the Agents SDK, which client commands need not wait for.
+    from .app import AgentSessionsServer
+
     server = AgentSessionsServer(config)
     await server.start()
     # Scripts and tests that pass --port 0 read the bound address from this line.
