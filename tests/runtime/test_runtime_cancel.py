@@ -95,6 +95,9 @@ async def test_deadline_cancels_the_run(store: SQLiteStore) -> None:
     run = await store.get_run(key, started.run_id)
     assert run is not None and run.state == RunState.CANCELLED
     assert [i.text for i in await stored(store, key)] == ["hello"]
+    session = await store.get_session(key)
+    assert session is not None
+    assert (session.stats.run_count, session.stats.item_count) == (1, 1)
 
 
 async def test_a_busy_session_refuses_or_queues(store: SQLiteStore) -> None:

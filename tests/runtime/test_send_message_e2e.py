@@ -140,6 +140,7 @@ async def test_client_cancel_mid_stream(connect: Connect) -> None:
     # Waiting its turn, the next message runs only once the cancelled run was recorded.
     after = await api.send(session, "two", wait_if_busy=True)
     assert after[-1].run_completed.final_output == "Whole."
+    assert after[-1].run_completed.session_stats.run_count == 2
     assert [i.text for i in await api.items(session)] == ["one", "two", "Whole."]
     newest, cancelled = await api.runs(session)
     assert cancelled.name == seen[0].run_started.run
@@ -161,10 +162,12 @@ async def test_deadline_cancels_the_run(connect: Connect) -> None:
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert seen == ["run_started", "agent_updated", "text_delta"]
 
-    await api.send(session, "again", wait_if_busy=True)
+    after = await api.send(session, "again", wait_if_busy=True)
     newest, timed_out = await api.runs(session)
     assert timed_out.state == RUN.CANCELLED and newest.state == RUN.COMPLETED
     assert [i.text for i in await api.items(session)] == ["hurry", "again", "Next"]
+    stats = after[-1].run_completed.session_stats
+    assert (stats.run_count, stats.item_count, stats.message_count) == (2, 3, 3)
 
 
 async def test_busy_session_is_aborted_with_the_run_name(connect: Connect) -> None:

@@ -112,6 +112,10 @@ class RunExecution:
             error = result.run_loop_exception
         except Exception as exc:
             error = exc
+        task = result.run_loop_task
+        if error is None and task is not None and task.cancelled():
+            # Not by us (that path never reads Finished): do not report it as completed.
+            error = RuntimeError("the SDK's run task was cancelled")
         self._sink.put(Finished(error))
 
     async def events(self) -> AsyncGenerator[RunEvent, None]:
