@@ -122,6 +122,7 @@ class RunExecution:
         """Records the run as started, then streams its events; see the module docstring."""
         write = asyncio.ensure_future(self._store.start_run(self._run))
         ended = False
+        broken: Exception | None = None
         try:
             self._run = await settle(write)
             self._start()
@@ -144,12 +145,16 @@ class RunExecution:
                 for event in self._events_of(entry):
                     yield event
                 entry = None
+        except Exception as exc:
+            broken = exc
+            raise
         finally:
             if not ended and write.done() and not write.cancelled() and not write.exception():
-                # The caller went away (disconnect, deadline) or something broke here.
+                # The caller went away (disconnect, deadline), or something here broke.
                 self._run = write.result()
                 await settle(self._stop())
-                await settle(self._record(RunState.CANCELLED))
+                state = RunState.FAILED if broken is not None else RunState.CANCELLED
+                await settle(self._record(state, broken))
 
     def _events_of(self, entry: Stored | Delta | ModelCalled) -> list[RunEvent]:
         if isinstance(entry, Delta):
