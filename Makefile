@@ -87,3 +87,4 @@ bench: $(STAMP)
 
 bench-full: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run --full --json benchmarks/results/latest.json
+	$(BIN)/python -m benchmarks.plot benchmarks/results/latest.json benchmarks/results/latency_vs_store_size.png

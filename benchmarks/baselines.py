@@ -41,10 +41,13 @@ def sdk_add_items(db: str, session_ids: Sequence[str], item_json: str, seconds: 
     return asyncio.run(run())
 
 
-def sdk_send_message(db: str, session_ids: Sequence[str], text: str, seconds: float) -> Load:
-    """Runner.run_streamed with the server's echo model and a SQLiteSession, one task per session.
+def sdk_send_message(
+    db: str, session_ids: Sequence[Sequence[str]], text: str, seconds: float, turns: int
+) -> Load:
+    """Runner.run_streamed with the server's echo model and SQLiteSessions, one task per list.
 
-    Each task starts a run, reads its stream to the end and starts the next one.
+    Each task starts a run, reads its stream to the end and starts the next one, moving on
+    to its next session every `turns` runs, as `clients.send_message` does.
     """
     from agents import Agent, RunConfig, Runner
     from agentsessions.server.runtime.echo import EchoModel
@@ -52,14 +55,17 @@ def sdk_send_message(db: str, session_ids: Sequence[str], text: str, seconds: fl
     async def run() -> Load:
         agent = Agent(name="bench", instructions="Repeat the user.", model=EchoModel())
         config = RunConfig(tracing_disabled=True)
-        sessions = [SQLiteSession(session_id, db) for session_id in session_ids]
+        sessions = [[SQLiteSession(i, db) for i in ids] for ids in session_ids]
         latencies: list[float] = []
         first_delta: list[float] = []
         start = time.perf_counter()
         deadline = start + seconds
 
-        async def worker(session: SQLiteSession) -> None:
+        async def worker(mine: list[SQLiteSession]) -> None:
+            sent = 0
             while time.perf_counter() < deadline:
+                session = mine[sent // turns % len(mine)]
+                sent += 1
                 began = time.perf_counter()
                 first = 0.0
                 result = Runner.run_streamed(agent, text, session=session, run_config=config)
@@ -76,7 +82,7 @@ def sdk_send_message(db: str, session_ids: Sequence[str], text: str, seconds: fl
         try:
             await asyncio.gather(*(worker(s) for s in sessions))
         finally:
-            for session in sessions:
+            for session in (s for mine in sessions for s in mine):
                 session.close()
         return Load(len(latencies), time.perf_counter() - start, latencies, first_delta=first_delta)
 

@@ -100,18 +100,28 @@ async def send_one(
     return first, completed
 
 
-def send_message(address: str, sessions: Sequence[str], text: str, seconds: float) -> Load:
-    """One caller per session, each sending messages one after another."""
+def send_message(
+    address: str, sessions: Sequence[Sequence[str]], text: str, seconds: float, turns: int
+) -> Load:
+    """One caller per list of sessions, sending messages one after another, `turns` per session.
+
+    Moving on to a new session every few turns keeps the histories, which every turn reads,
+    as short as a conversation's rather than growing for the whole measurement.
+    """
 
     async def run() -> Load:
         first_delta: list[float] = []
         errors = 0
+        sent = [0] * len(sessions)
         async with grpc.aio.insecure_channel(address, options=_OPTIONS) as channel:
             stub = session_service_pb2_grpc.SessionServiceStub(channel)
 
             async def call(worker: int) -> None:
                 nonlocal errors
-                first, completed = await send_one(stub, sessions[worker], text, 60.0)
+                mine = sessions[worker]
+                session = mine[sent[worker] // turns % len(mine)]
+                sent[worker] += 1
+                first, completed = await send_one(stub, session, text, 60.0)
                 first_delta.append(first)
                 errors += not completed
 

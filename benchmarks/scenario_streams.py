@@ -19,7 +19,8 @@ def many_streams(work: Path, pool: Executor, reps: int, seconds: float) -> list[
     """Opens every stream at once, samples the server's memory until all are done."""
     with processes.slow_service(work / "streams.db", WORD_DELAY) as server:
         sessions = [s.name for s in prepare.create_sessions(server.address, STREAMS, "stream")]
-        pool.submit(clients.send_message, server.address, sessions[:4], TEXT, 1.0).result()
+        warm = [[name] for name in sessions[:4]]
+        pool.submit(clients.send_message, server.address, warm, TEXT, 1.0, 1).result()
         idle = server.rss_bytes()
         future = pool.submit(clients.many_streams, server.address, sessions, TEXT, 4)
         peak = idle
