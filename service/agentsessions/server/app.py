@@ -61,7 +61,7 @@ class AgentSessionsServer:
         tools: ToolRegistry | None = None,
     ) -> None:
         self.config = config
-        self.store: Store = store or SQLiteStore(config.db)
+        self.store: Store = store or SQLiteStore(config.db, cache_kib=config.sqlite_cache_kib)
         self.runner = AgentRunner(
             self.store,
             models or ModelRegistry.from_providers(config.providers),

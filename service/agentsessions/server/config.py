@@ -26,6 +26,8 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 50051
     db: str = "./agentsessions.db"
+    # Page cache of each SQLite connection (one writer, two readers), in KiB.
+    sqlite_cache_kib: int = 2000
     # Seconds in-flight calls get to finish on SIGTERM before they are cancelled.
     grace_seconds: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024

@@ -65,9 +65,10 @@ class SQLiteStore:
             await store.close()
     """
 
-    def __init__(self, path: str, *, readers: int = 2) -> None:
+    def __init__(self, path: str, *, readers: int = 2, cache_kib: int = 2000) -> None:
         self.path = path
         self._reader_count = max(readers, 1)
+        self._cache_kib = cache_kib
         self._writer_conn: aiosqlite.Connection | None = None
         self._writer: Writer | None = None
         self._readers: list[aiosqlite.Connection] = []
@@ -79,13 +80,13 @@ class SQLiteStore:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row
-            await configure(conn, writer=True)
+            await configure(conn, writer=True, cache_kib=self._cache_kib)
             await migrate(conn)
             for _ in range(self._reader_count):
                 reader = await aiosqlite.connect(self.path, isolation_level=None)
                 self._readers.append(reader)
                 reader.row_factory = sqlite3.Row
-                await configure(reader, writer=False)
+                await configure(reader, writer=False, cache_kib=self._cache_kib)
         except BaseException:
             for reader in self._readers:
                 await reader.close()

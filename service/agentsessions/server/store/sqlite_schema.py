@@ -145,9 +145,11 @@ class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer version of the service."""
 
 
-async def configure(conn: aiosqlite.Connection, *, writer: bool) -> None:
+async def configure(conn: aiosqlite.Connection, *, writer: bool, cache_kib: int = 2000) -> None:
     """Sets the per-connection pragmas."""
     await conn.execute("PRAGMA busy_timeout = 5000")
+    # Negative: a size in KiB. Each connection has its own page cache.
+    await conn.execute(f"PRAGMA cache_size = {-int(cache_kib)}")
     await conn.execute("PRAGMA foreign_keys = ON")
     if writer:
         # WAL lets readers run beside the one writer and is persistent in the file.
