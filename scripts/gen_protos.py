@@ -16,7 +16,7 @@ PROTOS = ROOT / "protos"
 OUT = ROOT / "generated"
 PACKAGE = OUT / "agentsessions" / "v1"
 
-INIT = '''"""Generated code of the agentsessions.v1 contract (protos/agentsessions/v1). Do not edit."""
+INIT = '''"""Generated from protos/agentsessions/v1 by scripts/gen_protos.py. Do not edit."""
 '''
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import grpc
 import pytest
-
 from agentsessions.server.app import AgentSessionsServer
 from agentsessions.server.config import Config
 from agentsessions.v1 import agent_pb2_grpc, session_service_pb2_grpc

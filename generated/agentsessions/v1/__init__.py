@@ -1,1 +1,1 @@
-"""Generated code of the agentsessions.v1 contract (protos/agentsessions/v1). Do not edit."""
+"""Generated from protos/agentsessions/v1 by scripts/gen_protos.py. Do not edit."""
