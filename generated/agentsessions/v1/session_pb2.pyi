@@ -164,11 +164,13 @@ class SessionStats(_message.Message):
     function_call_count: _builtins.int
     """Items of type `function_call`."""
     input_tokens: _builtins.int
-    """Input tokens used by all runs of this session."""
+    """Input tokens used by all runs of this session, and by the summaries
+    its agent's model wrote (CompactSession).
+    """
     output_tokens: _builtins.int
-    """Output tokens used by all runs of this session."""
+    """Output tokens used by all runs of this session and its summaries."""
     total_tokens: _builtins.int
-    """Total tokens used by all runs of this session."""
+    """Total tokens used by all runs of this session and its summaries."""
     run_count: _builtins.int
     """Runs started on this session."""
     def __init__(

@@ -504,3 +504,123 @@ class ListRunsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListRunsResponse: _TypeAlias = ListRunsResponse  # noqa: Y015
+
+@_typing.final
+class CompactSessionRequest(_message.Message):
+    """Request for `CompactSession`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    KEEP_NEWEST_COUNT_FIELD_NUMBER: _builtins.int
+    SUMMARY_TEXT_FIELD_NUMBER: _builtins.int
+    WAIT_IF_BUSY_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The session, `agents/{agent}/sessions/{session}`."""
+    keep_newest_count: _builtins.int
+    """How many of the newest items stay as they are: 0 to 100000, 20 when
+    unset. More stay when the newest ones include a tool output whose call
+    is older. 0 replaces the whole history by the summary.
+    """
+    summary_text: _builtins.str
+    """The summary of the items being replaced, at most 100000 characters;
+    stored as a `user` message that starts "Summary of the earlier
+    conversation:". When empty, the session's agent's model writes it.
+    """
+    wait_if_busy: _builtins.bool
+    """When a run holds the session, wait for it within the call's deadline
+    instead of failing with ABORTED (reason SESSION_BUSY).
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        keep_newest_count: _builtins.int | None = ...,
+        summary_text: _builtins.str = ...,
+        wait_if_busy: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_keep_newest_count", b"_keep_newest_count", "keep_newest_count", b"keep_newest_count"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_keep_newest_count", b"_keep_newest_count", "keep_newest_count", b"keep_newest_count", "name", b"name", "summary_text", b"summary_text", "wait_if_busy", b"wait_if_busy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__keep_newest_count: _TypeAlias = _typing.Literal["keep_newest_count"]  # noqa: Y015
+    _WhichOneofArgType__keep_newest_count: _TypeAlias = _typing.Literal["_keep_newest_count", b"_keep_newest_count"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__keep_newest_count) -> _WhichOneofReturnType__keep_newest_count | None: ...
+
+Global___CompactSessionRequest: _TypeAlias = CompactSessionRequest  # noqa: Y015
+
+@_typing.final
+class CompactSessionResponse(_message.Message):
+    """Response of `CompactSession`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    REMOVED_ITEM_COUNT_FIELD_NUMBER: _builtins.int
+    SUMMARY_ITEM_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    removed_item_count: _builtins.int
+    """How many items were removed; 0 when there was nothing to compact."""
+    @_builtins.property
+    def session(self) -> _session_pb2.Session:
+        """The session after compaction, with its recomputed stats."""
+
+    @_builtins.property
+    def summary_item(self) -> _session_pb2.Item:
+        """The stored summary, now item 1 of the history; unset when nothing was
+        compacted.
+        """
+
+    @_builtins.property
+    def usage(self) -> _session_pb2.Usage:
+        """What the model used to write the summary (also added to the session's
+        token counts); zero when the caller gave the summary.
+        """
+
+    def __init__(
+        self,
+        *,
+        session: _session_pb2.Session | None = ...,
+        removed_item_count: _builtins.int = ...,
+        summary_item: _session_pb2.Item | None = ...,
+        usage: _session_pb2.Usage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session", "summary_item", b"summary_item", "usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["removed_item_count", b"removed_item_count", "session", b"session", "summary_item", b"summary_item", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompactSessionResponse: _TypeAlias = CompactSessionResponse  # noqa: Y015
+
+@_typing.final
+class BatchDeleteSessionsRequest(_message.Message):
+    """Request for `BatchDeleteSessions`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    NAMES_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The agent whose sessions are deleted, `agents/{agent}`, or `agents/-`
+    for sessions of any agent. Every name in `names` must be under it.
+    """
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The sessions to delete, `agents/{agent}/sessions/{session}`: 1 to 1000
+        names, each at most once.
+        """
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        names: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["names", b"names", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchDeleteSessionsRequest: _TypeAlias = BatchDeleteSessionsRequest  # noqa: Y015

@@ -100,6 +100,16 @@ class SessionServiceStub:
                 request_serializer=agentsessions_dot_v1_dot_session__service__pb2.ListRunsRequest.SerializeToString,
                 response_deserializer=agentsessions_dot_v1_dot_session__service__pb2.ListRunsResponse.FromString,
                 _registered_method=True)
+        self.CompactSession = channel.unary_unary(
+                '/agentsessions.v1.SessionService/CompactSession',
+                request_serializer=agentsessions_dot_v1_dot_session__service__pb2.CompactSessionRequest.SerializeToString,
+                response_deserializer=agentsessions_dot_v1_dot_session__service__pb2.CompactSessionResponse.FromString,
+                _registered_method=True)
+        self.BatchDeleteSessions = channel.unary_unary(
+                '/agentsessions.v1.SessionService/BatchDeleteSessions',
+                request_serializer=agentsessions_dot_v1_dot_session__service__pb2.BatchDeleteSessionsRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class SessionServiceServicer:
@@ -194,6 +204,32 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CompactSession(self, request, context):
+        """Replaces the older part of a session's history by one summary message,
+        in one transaction, so that the history stops growing without bound
+        (AIP-136 custom method). Every item but the newest `keep_newest_count`
+        goes; the boundary moves to older items where a kept tool output would
+        otherwise lose its call. The summary becomes item 1, the kept items
+        follow it with their sequences renumbered densely from 2, and the
+        session's stats are recomputed. The summary is `summary_text` when
+        given, otherwise the session's agent's model writes it. Like
+        SendMessage, it waits for no run: a session busy with one fails with
+        ABORTED (reason SESSION_BUSY) unless `wait_if_busy` is set. A session
+        with nothing to compact is returned unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchDeleteSessions(self, request, context):
+        """Deletes several sessions with their items and runs in one transaction,
+        all or none (AIP-235): when one of them does not exist, nothing is
+        deleted and the call fails with NOT_FOUND naming it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SessionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -256,6 +292,16 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.ListRuns,
                     request_deserializer=agentsessions_dot_v1_dot_session__service__pb2.ListRunsRequest.FromString,
                     response_serializer=agentsessions_dot_v1_dot_session__service__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'CompactSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompactSession,
+                    request_deserializer=agentsessions_dot_v1_dot_session__service__pb2.CompactSessionRequest.FromString,
+                    response_serializer=agentsessions_dot_v1_dot_session__service__pb2.CompactSessionResponse.SerializeToString,
+            ),
+            'BatchDeleteSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchDeleteSessions,
+                    request_deserializer=agentsessions_dot_v1_dot_session__service__pb2.BatchDeleteSessionsRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -585,6 +631,60 @@ class SessionService:
             '/agentsessions.v1.SessionService/ListRuns',
             agentsessions_dot_v1_dot_session__service__pb2.ListRunsRequest.SerializeToString,
             agentsessions_dot_v1_dot_session__service__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompactSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentsessions.v1.SessionService/CompactSession',
+            agentsessions_dot_v1_dot_session__service__pb2.CompactSessionRequest.SerializeToString,
+            agentsessions_dot_v1_dot_session__service__pb2.CompactSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchDeleteSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentsessions.v1.SessionService/BatchDeleteSessions',
+            agentsessions_dot_v1_dot_session__service__pb2.BatchDeleteSessionsRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

@@ -66,6 +66,24 @@ class SessionServiceStub:
     """Gets one run of a session."""
     ListRuns: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.ListRunsRequest, _session_service_pb2.ListRunsResponse]
     """Lists the runs of a session, newest first."""
+    CompactSession: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.CompactSessionRequest, _session_service_pb2.CompactSessionResponse]
+    """Replaces the older part of a session's history by one summary message,
+    in one transaction, so that the history stops growing without bound
+    (AIP-136 custom method). Every item but the newest `keep_newest_count`
+    goes; the boundary moves to older items where a kept tool output would
+    otherwise lose its call. The summary becomes item 1, the kept items
+    follow it with their sequences renumbered densely from 2, and the
+    session's stats are recomputed. The summary is `summary_text` when
+    given, otherwise the session's agent's model writes it. Like
+    SendMessage, it waits for no run: a session busy with one fails with
+    ABORTED (reason SESSION_BUSY) unless `wait_if_busy` is set. A session
+    with nothing to compact is returned unchanged.
+    """
+    BatchDeleteSessions: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.BatchDeleteSessionsRequest, _empty_pb2.Empty]
+    """Deletes several sessions with their items and runs in one transaction,
+    all or none (AIP-235): when one of them does not exist, nothing is
+    deleted and the call fails with NOT_FOUND naming it.
+    """
 
 @_typing.type_check_only
 class SessionServiceAsyncStub(SessionServiceStub):
@@ -102,6 +120,24 @@ class SessionServiceAsyncStub(SessionServiceStub):
     """Gets one run of a session."""
     ListRuns: _aio.UnaryUnaryMultiCallable[_session_service_pb2.ListRunsRequest, _session_service_pb2.ListRunsResponse]  # type: ignore[assignment]
     """Lists the runs of a session, newest first."""
+    CompactSession: _aio.UnaryUnaryMultiCallable[_session_service_pb2.CompactSessionRequest, _session_service_pb2.CompactSessionResponse]  # type: ignore[assignment]
+    """Replaces the older part of a session's history by one summary message,
+    in one transaction, so that the history stops growing without bound
+    (AIP-136 custom method). Every item but the newest `keep_newest_count`
+    goes; the boundary moves to older items where a kept tool output would
+    otherwise lose its call. The summary becomes item 1, the kept items
+    follow it with their sequences renumbered densely from 2, and the
+    session's stats are recomputed. The summary is `summary_text` when
+    given, otherwise the session's agent's model writes it. Like
+    SendMessage, it waits for no run: a session busy with one fails with
+    ABORTED (reason SESSION_BUSY) unless `wait_if_busy` is set. A session
+    with nothing to compact is returned unchanged.
+    """
+    BatchDeleteSessions: _aio.UnaryUnaryMultiCallable[_session_service_pb2.BatchDeleteSessionsRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Deletes several sessions with their items and runs in one transaction,
+    all or none (AIP-235): when one of them does not exist, nothing is
+    deleted and the call fails with NOT_FOUND naming it.
+    """
 
 class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
     """Creates and manages sessions, runs their agent, and reads or edits their
@@ -207,5 +243,35 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_session_service_pb2.ListRunsResponse, _abc.Awaitable[_session_service_pb2.ListRunsResponse]]:
         """Lists the runs of a session, newest first."""
+
+    @_abc_1.abstractmethod
+    def CompactSession(
+        self,
+        request: _session_service_pb2.CompactSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_service_pb2.CompactSessionResponse, _abc.Awaitable[_session_service_pb2.CompactSessionResponse]]:
+        """Replaces the older part of a session's history by one summary message,
+        in one transaction, so that the history stops growing without bound
+        (AIP-136 custom method). Every item but the newest `keep_newest_count`
+        goes; the boundary moves to older items where a kept tool output would
+        otherwise lose its call. The summary becomes item 1, the kept items
+        follow it with their sequences renumbered densely from 2, and the
+        session's stats are recomputed. The summary is `summary_text` when
+        given, otherwise the session's agent's model writes it. Like
+        SendMessage, it waits for no run: a session busy with one fails with
+        ABORTED (reason SESSION_BUSY) unless `wait_if_busy` is set. A session
+        with nothing to compact is returned unchanged.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchDeleteSessions(
+        self,
+        request: _session_service_pb2.BatchDeleteSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Deletes several sessions with their items and runs in one transaction,
+        all or none (AIP-235): when one of them does not exist, nothing is
+        deleted and the call fails with NOT_FOUND naming it.
+        """
 
 def add_SessionServiceServicer_to_server(servicer: SessionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
