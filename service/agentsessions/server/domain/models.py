@@ -139,3 +139,13 @@ class RunRecord:
     start_time_us: int = 0
     end_time_us: int | None = None
     last_agent_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CompactedHistory:
+    """What one compaction did: the session after it, the items it removed, its summary."""
+
+    session: SessionRecord
+    removed_item_count: int = 0
+    summary: ItemRecord | None = None  # None when there was nothing to compact
+    usage: Usage = field(default_factory=Usage)  # of the model that wrote the summary

@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 from ..domain.models import (
     AgentRecord,
+    CompactedHistory,
     ItemRecord,
     NewItem,
     RunRecord,
@@ -117,6 +118,10 @@ class Store(Protocol):
 
     async def delete_session(self, key: SessionKey, *, expected_etag: str | None) -> None: ...
 
+    async def delete_sessions(self, keys: Sequence[SessionKey]) -> None:
+        """Deletes every session of `keys` with its items and runs in one transaction, or
+        none: raises NotFound naming the first missing one (in the order of `keys`)."""
+
     # Items ----------------------------------------------------------------
 
     async def add_items(
@@ -142,6 +147,25 @@ class Store(Protocol):
 
     async def clear_items(self, key: SessionKey) -> int:
         """Removes every item; returns how many."""
+
+    async def compact_items(
+        self,
+        key: SessionKey,
+        *,
+        through_sequence: int,
+        summary: NewItem | None,
+        expected_item_count: int,
+        usage: Usage | None = None,
+    ) -> CompactedHistory:
+        """Replaces items 1..`through_sequence` by `summary` in one transaction.
+
+        The summary (when given) becomes item 1 and the later items follow it with
+        dense sequences; item, message and function-call counts are recomputed,
+        `usage` is added to the token counts, and last activity is updated. Raises
+        NotFound; Aborted (HISTORY_CHANGED) when the session no longer has
+        `expected_item_count` items, as the caller read them; InvalidArgument when
+        `through_sequence` is not within 1..item count.
+        """
 
     # Runs -----------------------------------------------------------------
 

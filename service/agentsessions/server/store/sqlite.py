@@ -18,14 +18,16 @@ import aiosqlite
 from ..domain.errors import Unavailable
 from ..domain.models import (
     AgentRecord,
+    CompactedHistory,
     ItemRecord,
     NewItem,
     RunRecord,
     SessionKey,
     SessionRecord,
     SessionStats,
+    Usage,
 )
-from . import sqlite_history, sqlite_resources
+from . import sqlite_compaction, sqlite_history, sqlite_resources
 from .base import SessionCursor, SessionPageEntry, SessionQuery
 from .sqlite_queries import (
     SESSION_KEY_SQL,
@@ -203,6 +205,10 @@ class SQLiteStore:
             lambda conn: sqlite_resources.delete_session(conn, key, expected_etag)
         )
 
+    async def delete_sessions(self, keys: Sequence[SessionKey]) -> None:
+        batch = list(keys)
+        await self._write().submit(lambda conn: sqlite_compaction.delete_sessions(conn, batch))
+
     # Items ----------------------------------------------------------------
 
     async def add_items(
@@ -233,6 +239,21 @@ class SQLiteStore:
 
     async def clear_items(self, key: SessionKey) -> int:
         return await self._write().submit(lambda conn: sqlite_history.clear_items(conn, key))
+
+    async def compact_items(
+        self,
+        key: SessionKey,
+        *,
+        through_sequence: int,
+        summary: NewItem | None,
+        expected_item_count: int,
+        usage: Usage | None = None,
+    ) -> CompactedHistory:
+        return await self._write().submit(
+            lambda conn: sqlite_compaction.compact_items(
+                conn, key, through_sequence, summary, expected_item_count, usage or Usage()
+            )
+        )
 
     # Runs -----------------------------------------------------------------
 
