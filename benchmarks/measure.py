@@ -74,7 +74,7 @@ class Row:
         return {**asdict(self), "ratio": self.ratio}
 
 
-def _number(value: float | None, unit: str = "") -> str:
+def format_number(value: float | None, unit: str = "") -> str:
     if value is None:
         return "-"
     if (float(value).is_integer() and unit not in {"ms", "s"}) or abs(value) >= 100:
@@ -93,8 +93,8 @@ def table(rows: Sequence[Row]) -> str:
         (
             row.scenario,
             row.metric,
-            _number(row.value, row.unit),
-            _number(row.baseline, row.unit),
+            format_number(row.value, row.unit),
+            format_number(row.baseline, row.unit),
             "-" if row.ratio is None else f"{row.ratio:.2f}",
             row.target or "-",
             {True: "yes", False: "NO", None: "-"}[row.met],

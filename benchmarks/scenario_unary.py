@@ -29,7 +29,7 @@ def get_session(work: Path, pool: Executor, reps: int, seconds: float) -> list[R
             rows: list[Row] = []
             for concurrency in (1, 64):
                 runs: dict[str, list[Load]] = {"service": [], "baseline": []}
-                cpu: list[float] = []
+                cpu: dict[str, list[float]] = {"service": [], "baseline": []}
                 # A short warm-up of each, then the measured runs, interleaved against drift.
                 for target in (server, bare):
                     warm = (target.address, names, concurrency, 0.5)
@@ -40,14 +40,15 @@ def get_session(work: Path, pool: Executor, reps: int, seconds: float) -> list[R
                         load = pool.submit(
                             clients.get_session, target.address, names, concurrency, seconds
                         ).result()
-                        if label == "service":
-                            cpu.append((target.cpu_seconds() - before) / max(load.count, 1))
+                        cpu[label].append((target.cpu_seconds() - before) / max(load.count, 1))
                         runs[label].append(load)
                 rows += _get_rows(concurrency, runs, cpu)
     return rows
 
 
-def _get_rows(concurrency: int, runs: dict[str, list[Load]], cpu: list[float]) -> list[Row]:
+def _get_rows(
+    concurrency: int, runs: dict[str, list[Load]], cpu: dict[str, list[float]]
+) -> list[Row]:
     service = median([x.rate for x in runs["service"]])
     baseline = median([x.rate for x in runs["baseline"]])
     scenario = f"GetSession c={concurrency}"
@@ -60,7 +61,8 @@ def _get_rows(concurrency: int, runs: dict[str, list[Load]], cpu: list[float]) -
     details = {
         "repetitions": [x.rate for x in runs["service"]],
         "baseline_repetitions": [x.rate for x in runs["baseline"]],
-        "server_cpu_ms_per_call": median(cpu) * 1000,
+        "server_cpu_ms_per_call": median(cpu["service"]) * 1000,
+        "baseline_cpu_ms_per_call": median(cpu["baseline"]) * 1000,
     }
     return [
         Row(scenario, "requests/s", service, baseline, target, met, "/s", details),
@@ -79,10 +81,12 @@ def add_items(work: Path, pool: Executor, reps: int, seconds: float) -> list[Row
         ids = [f"bench-{i}" for i in range(ADD_CALLERS)]
         pool.submit(clients.add_items, server.address, parents, ITEM_JSON, 0.5).result()
         pool.submit(baselines.sdk_add_items, str(sdk_db), ids, ITEM_JSON, 0.5).result()
+        cpu: list[float] = []
         for _ in range(reps):
-            runs["service"].append(
-                pool.submit(clients.add_items, server.address, parents, ITEM_JSON, seconds).result()
-            )
+            before = server.cpu_seconds()
+            load = pool.submit(clients.add_items, server.address, parents, ITEM_JSON, seconds)
+            runs["service"].append(load.result())
+            cpu.append((server.cpu_seconds() - before) / max(runs["service"][-1].count, 1))
             runs["baseline"].append(
                 pool.submit(baselines.sdk_add_items, str(sdk_db), ids, ITEM_JSON, seconds).result()
             )
@@ -100,6 +104,7 @@ def add_items(work: Path, pool: Executor, reps: int, seconds: float) -> list[Row
         "baseline_repetitions": [x.rate for x in runs["baseline"]],
         "acknowledged": len(acknowledged),
         "lost_after_sigkill": lost,
+        "server_cpu_ms_per_item": median(cpu) * 1000,
     }
     return [
         Row(scenario, "items/s", service, baseline, ">= 2", service >= 2 * baseline, "/s", details),
