@@ -29,8 +29,8 @@ check-generated: generate
 	@test -z "$$(git status --porcelain -- generated/)" || (git status --porcelain -- generated/ && echo "generated/ has files that are not committed" && exit 1)
 
 lint: $(STAMP)
-	$(BIN)/ruff check service clients tests scripts
-	$(BIN)/ruff format --check service clients tests scripts
+	$(BIN)/ruff check service clients tests scripts benchmarks
+	$(BIN)/ruff format --check service clients tests scripts benchmarks
 	$(BIN)/mypy service/agentsessions clients/agentsessions
 
 clean:
