@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from agentsessions.client import AsyncClient, AsyncPager, NotFound, session_path
@@ -34,8 +35,9 @@ async def test_agent_lifecycle(client: AsyncClient) -> None:
 
 
 async def test_create_agent_with_same_request_id_creates_once(client: AsyncClient) -> None:
-    first = await client.create_agent({"display_name": "Once"}, request_id="r-1")
-    again = await client.create_agent({"display_name": "Once"}, request_id="r-1")
+    request_id = str(uuid.uuid4())
+    first = await client.create_agent({"display_name": "Once"}, request_id=request_id)
+    again = await client.create_agent({"display_name": "Once"}, request_id=request_id)
     assert first.name == again.name
     assert len(await (await client.list_agents()).collect()) == 2
 

@@ -86,6 +86,24 @@ async def test_create_rejects_bad_input(agents, fields, agent_id, field, reason)
     assert field in details.violated_fields
 
 
+async def test_request_id_must_be_a_uuid(agents, sessions) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await agents.CreateAgent(
+            agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="x"), request_id="r1")
+        )
+    details = details_of(caught.value)
+    assert (details.reason, details.violated_fields) == ("INVALID_REQUEST_ID", ["request_id"])
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await sessions.CreateSession(
+            ss.CreateSessionRequest(
+                parent="agents/default",
+                session=session_pb2.Session(display_name="x"),
+                request_id="not-a-uuid",
+            )
+        )
+    assert details_of(caught.value).reason == "INVALID_REQUEST_ID"
+
+
 async def test_create_without_agent_is_invalid(agents) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await agents.CreateAgent(agent_pb2.CreateAgentRequest())

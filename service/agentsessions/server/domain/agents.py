@@ -113,7 +113,7 @@ class Agents:
         )
         self._check(agent)
         await self._check_handoffs(agent)
-        return await self._store.create_agent(agent, request_id or None)
+        return await self._store.create_agent(agent, names.check_request_id(request_id))
 
     async def get(self, tenant: str, agent_id: str) -> AgentRecord:
         agent = await self._store.get_agent(tenant, agent_id)

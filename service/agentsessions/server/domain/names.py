@@ -26,6 +26,19 @@ def check_id(value: str, field: str) -> str:
     return value
 
 
+def check_request_id(value: str) -> str | None:
+    """AIP-155: a request id is a UUID; empty means the caller did not send one."""
+    if not value:
+        return None
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise InvalidArgument.field(
+            "request_id", f"must be a UUID, got {value!r}", reason="INVALID_REQUEST_ID"
+        ) from None
+    return value
+
+
 def _segments(name: str, field: str, pattern: str, count: int) -> list[str]:
     parts = name.split("/")
     if len(parts) != count * 2 or any(

@@ -48,7 +48,7 @@ class Sessions:
             etag=new_etag(),
         )
         _check_session(session)
-        return await self._store.create_session(session, request_id or None)
+        return await self._store.create_session(session, names.check_request_id(request_id))
 
     async def get(self, key: SessionKey) -> SessionRecord:
         session = await self._store.get_session(key)
