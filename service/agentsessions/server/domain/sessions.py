@@ -16,6 +16,7 @@ from .validation import Violations, check_display_name, check_labels, parse_item
 
 UPDATABLE_FIELDS = frozenset({"display_name", "state", "labels", "expire_time"})
 DEFAULT_ITEM_PAGE_SIZE = 100
+BATCH_DELETE_MAX = 1000
 
 
 def session_not_found(key: SessionKey) -> NotFound:
@@ -118,6 +119,41 @@ class Sessions:
 
     async def delete(self, key: SessionKey, etag: str) -> None:
         await self._store.delete_session(key, expected_etag=etag or None)
+
+    async def batch_delete(self, tenant: str, parent: str, session_names: list[str]) -> None:
+        """Deletes the named sessions, all or none (AIP-235).
+
+        `parent` is `agents/{agent}` or `agents/-`; every name must be under it, and
+        appear once. A missing session fails the whole call with NotFound.
+        """
+        agent_id = names.agent_parent(parent)
+        if not session_names:
+            raise InvalidArgument.field("names", "must not be empty", reason="MISSING_FIELD")
+        if len(session_names) > BATCH_DELETE_MAX:
+            raise InvalidArgument.field(
+                "names",
+                f"must have at most {BATCH_DELETE_MAX} names, got {len(session_names)}",
+                reason="TOO_MANY_NAMES",
+            )
+        found = Violations()
+        keys: list[SessionKey] = []
+        first_index: dict[SessionKey, int] = {}
+        for index, name in enumerate(session_names):
+            field = f"names[{index}]"
+            try:
+                key = names.session_key(name, tenant, field)
+            except InvalidArgument as exc:
+                found.items.extend(exc.violations)
+                continue
+            if agent_id is not None and key.agent_id != agent_id:
+                found.add(field, f"must be a session of {parent}, got {name!r}")
+            elif key in first_index:
+                found.add(field, f"repeats names[{first_index[key]}] ({name})")
+            else:
+                first_index[key] = index
+                keys.append(key)
+        found.raise_if_any()
+        await self._store.delete_sessions(keys)
 
     async def list_items(
         self,

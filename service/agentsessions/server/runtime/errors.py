@@ -157,3 +157,19 @@ def run_error_of(error: BaseException) -> RunError:
         )
     log.error("run failed", exc_info=error)
     return RunError(int(Code.INTERNAL), "the model run failed", "MODEL_ERROR")
+
+
+# Codes with no domain error of their own: the model provider refused the server.
+_DOMAIN_ERRORS: dict[Code, type[errors.DomainError]] = {
+    **{code: kind for kind, code in _DOMAIN_CODES.items()},
+    Code.PERMISSION_DENIED: errors.FailedPrecondition,
+}
+
+
+def domain_error_of(error: BaseException) -> errors.DomainError:
+    """A model call's failure outside a run (say, a summary) as the domain error to raise."""
+    if isinstance(error, errors.DomainError):
+        return error
+    run_error = run_error_of(error)
+    kind = _DOMAIN_ERRORS.get(Code(run_error.code), errors.Internal)
+    return kind(run_error.message, reason=run_error.reason)

@@ -21,8 +21,8 @@ from ..domain.names import session_name
 @dataclass
 class _Slot:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    holder: str = ""  # the run name holding the lock
-    waiting: deque[str] = field(default_factory=deque)  # run names in line, oldest first
+    holder: str = ""  # the run name (or the name of another call) holding the lock
+    waiting: deque[str] = field(default_factory=deque)  # holders in line, oldest first
 
     @property
     def busy_with(self) -> str:
@@ -33,11 +33,16 @@ class _Slot:
         return bool(self.holder or self.waiting)
 
 
-def _busy(key: SessionKey, run: str, error: type[DomainError] = Aborted) -> DomainError:
+# Holds a session as a run does, but is not a run: busy errors name it as an operation.
+COMPACTION_HOLDER = "CompactSession"
+
+
+def _busy(key: SessionKey, holder: str, error: type[DomainError] = Aborted) -> DomainError:
+    kind = "operation" if holder == COMPACTION_HOLDER else "run"
     return error(
-        f"{session_name(key)} is busy with {run}; retry, or set wait_if_busy",
+        f"{session_name(key)} is busy with {holder}; retry, or set wait_if_busy",
         reason="SESSION_BUSY",
-        metadata={"session": session_name(key), "run": run},
+        metadata={"session": session_name(key), kind: holder},
     )
 
 

@@ -21,11 +21,12 @@ from agents import Model, set_tracing_disabled
 
 from ..domain.agents import agent_not_found
 from ..domain.errors import Unavailable
-from ..domain.models import RunRecord, RunState, SessionKey, now_us
+from ..domain.models import CompactedHistory, RunRecord, RunState, SessionKey, now_us
 from ..domain.names import new_id, run_name
 from ..domain.sessions import session_not_found
 from ..store.base import Store
 from .agent_graph import build_agent, load_reachable
+from .compaction import compact_session
 from .events import RunEvent
 from .execution import RunExecution
 from .history import history_window
@@ -161,6 +162,30 @@ class AgentRunner:
                         yield event
             finally:
                 self._leave(run_id)
+
+    async def compact(
+        self,
+        key: SessionKey,
+        *,
+        keep_newest_count: int | None,
+        summary_text: str,
+        wait_if_busy: bool = False,
+        wait_timeout: float | None = None,
+    ) -> CompactedHistory:
+        """Replaces the session's older items by a summary, holding the session as a run
+        does (see `compaction.compact_session`)."""
+        if self._closing:
+            raise Unavailable(STOPPING_REASON, reason="SERVER_STOPPING")
+        return await compact_session(
+            self.store,
+            self.models,
+            self._locks,
+            key,
+            keep_newest_count=keep_newest_count,
+            summary_text=summary_text,
+            wait_if_busy=wait_if_busy,
+            wait_timeout=wait_timeout,
+        )
 
     def _enter(self, run_id: str, sink: RunSink) -> None:
         self._active[run_id] = sink

@@ -17,7 +17,13 @@ from ..domain.sessions import Sessions
 from ..runtime import AgentRunner, inputs
 from ..runtime.runner import close_in_background
 from .context import tenant_of
-from .convert import item_to_proto, run_to_proto, session_from_proto, session_to_proto
+from .convert import (
+    item_to_proto,
+    run_to_proto,
+    session_from_proto,
+    session_to_proto,
+    usage_to_proto,
+)
 from .run_events import run_event_to_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -78,6 +84,37 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         key = names.session_key(request.name, tenant_of(context))
         await self._sessions.delete(key, request.etag)
         return empty_pb2.Empty()
+
+    async def BatchDeleteSessions(
+        self, request: pb.BatchDeleteSessionsRequest, context: Context
+    ) -> empty_pb2.Empty:
+        await self._sessions.batch_delete(tenant_of(context), request.parent, list(request.names))
+        return empty_pb2.Empty()
+
+    async def CompactSession(
+        self, request: pb.CompactSessionRequest, context: Context
+    ) -> pb.CompactSessionResponse:
+        if self._runner is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server runs no agents")
+        assert self._runner is not None
+        key = names.session_key(request.name, tenant_of(context))
+        done = await self._runner.compact(
+            key,
+            keep_newest_count=(
+                request.keep_newest_count if request.HasField("keep_newest_count") else None
+            ),
+            summary_text=request.summary_text,
+            wait_if_busy=request.wait_if_busy,
+            wait_timeout=context.time_remaining(),
+        )
+        response = pb.CompactSessionResponse(
+            session=session_to_proto(done.session),
+            removed_item_count=done.removed_item_count,
+            usage=usage_to_proto(done.usage),
+        )
+        if done.summary is not None:
+            response.summary_item.CopyFrom(item_to_proto(key, done.summary))
+        return response
 
     async def SendMessage(
         self, request: events_pb2.SendMessageRequest, context: Context
