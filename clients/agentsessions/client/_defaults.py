@@ -75,12 +75,16 @@ METHOD_DEFAULTS: dict[str, MethodDefaults] = {
     "ListSessions": _READ,
     "UpdateSession": _IDEMPOTENT_WRITE,
     "DeleteSession": _ONCE,
+    # All or nothing, but a repeat after a lost reply would fail with NOT_FOUND.
+    "BatchDeleteSessions": _ONCE,
     # A run may take many model turns; the stream is never replayed.
     "SendMessage": MethodDefaults(timeout=600.0, retry=NO_RETRY),
     "ListItems": _READ,
     "AddItems": _ONCE,
     "PopItem": _ONCE,
     "ClearSession": _IDEMPOTENT_WRITE,
+    # The model may take a while to write a summary; a repeat would compact again.
+    "CompactSession": MethodDefaults(timeout=120.0, retry=NO_RETRY),
     "GetRun": _READ,
     "ListRuns": _READ,
 }

@@ -101,3 +101,20 @@ def send_message(
     else:
         request.input_items_json = json.dumps([dict(i) for i in input_items or ()])
     return request
+
+
+def compact_session(
+    name: str, keep_newest_count: int | None, summary_text: str, wait_if_busy: bool
+) -> ss.CompactSessionRequest:
+    request = ss.CompactSessionRequest(
+        name=name, summary_text=summary_text, wait_if_busy=wait_if_busy
+    )
+    if keep_newest_count is not None:  # unset means the server's default, 20
+        request.keep_newest_count = keep_newest_count
+    return request
+
+
+def batch_delete_sessions(parent: str, names: Sequence[str]) -> ss.BatchDeleteSessionsRequest:
+    if isinstance(names, str):
+        raise TypeError("names must be a sequence of session names, not one string")
+    return ss.BatchDeleteSessionsRequest(parent=parent, names=list(names))

@@ -228,6 +228,21 @@ class AsyncClient:
             timeout=timeout, retry=retry, metadata=self._md(metadata),
         )  # fmt: skip
 
+    async def batch_delete_sessions(
+        self, names: Sequence[str], *, parent: str = ALL_AGENTS, timeout: TimeoutArg = DEFAULT,
+        retry: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> None:  # fmt: skip
+        """Deletes several sessions with their items and runs, all or none.
+
+        Every name must be under `parent` (`agents/{agent}`, or any agent's by
+        default); if one session is missing, none is deleted and NotFound names it.
+        """
+        await call_async(
+            "BatchDeleteSessions", self._sessions.BatchDeleteSessions,
+            build.batch_delete_sessions(parent, names),
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+
     def send_message(
         self, session: str, *, text: str | None = None,
         input_items: Sequence[Mapping[str, Any]] | None = None, wait_if_busy: bool = False,
@@ -301,6 +316,26 @@ class AsyncClient:
             timeout=timeout, retry=retry, metadata=self._md(metadata),
         )  # fmt: skip
         return response.deleted_item_count
+
+    async def compact_session(
+        self, name: str, *, keep_newest_count: int | None = None, summary_text: str = "",
+        wait_if_busy: bool = False, timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT,
+        metadata: Metadata = (),
+    ) -> ss.CompactSessionResponse:  # fmt: skip
+        """Replaces all but the newest `keep_newest_count` items (20 by default) by a summary.
+
+        The summary is `summary_text`, or written by the session's agent's model
+        when empty. Returns the session with its new stats, how many items were
+        removed and the stored summary item. Never retried.
+
+        Raises:
+            SessionBusy: a run holds the session and not `wait_if_busy`.
+        """
+        return await call_async(
+            "CompactSession", self._sessions.CompactSession,
+            build.compact_session(name, keep_newest_count, summary_text, wait_if_busy),
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
 
     # SessionService: runs
 
