@@ -28,7 +28,8 @@ def test_the_expected_commands_exist() -> None:
     assert {" ".join(path) for path in COMMANDS} >= {
         "agents create", "agents list", "agents get", "agents update", "agents delete",
         "sessions create", "sessions list", "sessions get", "sessions update",
-        "sessions delete", "sessions export", "sessions import", "items list", "chat",
+        "sessions delete", "sessions compact", "sessions export", "sessions import",
+        "items list", "chat",
     }  # fmt: skip
 
 
@@ -72,7 +73,7 @@ def test_renderer_puts_tool_calls_on_their_own_lines() -> None:
 
 def test_the_command_line_retries_only_calls_safe_to_repeat() -> None:
     context = Context(build_parser().parse_args(["agents", "list", "--timeout", "5"]))
-    for rpc in ("AddItems", "PopItem", "DeleteSession", "DeleteAgent"):
+    for rpc in ("AddItems", "PopItem", "DeleteSession", "DeleteAgent", "CompactSession"):
         assert context.options(rpc) == {"timeout": 5.0, "retry": None}
     for rpc in ("GetAgent", "ListItems", "CreateSession", "ClearSession"):
         assert context.options(rpc)["retry"] is not None

@@ -1,4 +1,4 @@
-"""`agentsessions sessions create|list|get|update|delete` (export and import: transfer.py)."""
+"""`agentsessions sessions create|list|get|update|delete|compact` (export, import: transfer.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from agentsessions.client.cli import transfer
 from agentsessions.client.cli._app import Context, group
 from agentsessions.client.cli._errors import EXIT_OK, UsageError
 from agentsessions.client.cli._output import SESSION_COLUMNS, session_fields
-from agentsessions.client.names import ALL_AGENTS, as_agent_name, as_session_name
+from agentsessions.client.names import (
+    ALL_AGENTS,
+    agent_path,
+    as_agent_name,
+    as_session_name,
+    parse_session_path,
+)
 from agentsessions.v1 import session_pb2
 
 SESSION_HELP = "agents/A/sessions/S, A/S, or S (a session of agents/default)"
@@ -17,7 +23,9 @@ STATES = ["ACTIVE", "PAUSED", "COMPLETED"]
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    sub = group(commands, "sessions", "create, list, show, change, delete, export, import sessions")
+    sub = group(
+        commands, "sessions", "create, list, show, change, delete, compact, export, import sessions"
+    )
 
     create = sub.add_parser("create", parents=[common], help="create a session")
     create.add_argument("agent", metavar="AGENT", nargs="?", default="default", help="agent")
@@ -48,10 +56,27 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     update.add_argument("--etag", default="", help="fail if the session changed since this etag")
     update.set_defaults(handler=update_session)
 
-    delete = sub.add_parser("delete", parents=[common], help="delete a session and its items")
-    delete.add_argument("session", metavar="SESSION", help=SESSION_HELP)
-    delete.add_argument("--etag", default="", help="fail if the session changed since this etag")
-    delete.set_defaults(handler=delete_session)
+    delete = sub.add_parser(
+        "delete",
+        parents=[common],
+        help="delete sessions with their items; several at once: all or none",
+    )
+    delete.add_argument("sessions", metavar="SESSION", nargs="+", help=SESSION_HELP)
+    delete.add_argument(
+        "--etag", default="", help="fail if the session changed since this etag (one session)"
+    )
+    delete.set_defaults(handler=delete_sessions)
+
+    compact = sub.add_parser("compact", parents=[common], help="replace older history by a summary")
+    compact.add_argument("session", metavar="SESSION", help=SESSION_HELP)
+    compact.add_argument(
+        "--keep", type=int, metavar="N", help="newest items kept as they are (default 20)"
+    )
+    compact.add_argument(
+        "--summary", default="", metavar="TEXT", help="the summary (default: the agent's model)"
+    )
+    compact.add_argument("--wait", action="store_true", help="wait for a run on the session")
+    compact.set_defaults(handler=compact_session)
 
     transfer.register(sub, common, SESSION_HELP)
 
@@ -112,8 +137,46 @@ def update_session(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def delete_session(ctx: Context, args: argparse.Namespace) -> int:
+def delete_sessions(ctx: Context, args: argparse.Namespace) -> int:
+    names = list(dict.fromkeys(as_session_name(s) for s in args.sessions))
+    if len(names) == 1:
+        ctx.client.delete_session(names[0], etag=args.etag, **ctx.options("DeleteSession"))
+        ctx.out.done(f"deleted {names[0]}", {"deleted": names[0]})
+        return EXIT_OK
+    if args.etag:
+        raise UsageError("--etag works with one session only")
+    try:
+        agents = {parse_session_path(name)[0] for name in names}
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    # The names' own agent when they share one, so the server checks they are its sessions.
+    parent = agent_path(agents.pop()) if len(agents) == 1 else ALL_AGENTS
+    ctx.client.batch_delete_sessions(names, parent=parent, **ctx.options("BatchDeleteSessions"))
+    ctx.out.done("\n".join(f"deleted {name}" for name in names), {"deleted": names})
+    return EXIT_OK
+
+
+def compact_session(ctx: Context, args: argparse.Namespace) -> int:
     name = as_session_name(args.session)
-    ctx.client.delete_session(name, etag=args.etag, **ctx.options("DeleteSession"))
-    ctx.out.done(f"deleted {name}", {"deleted": name})
+    done = ctx.client.compact_session(
+        name,
+        keep_newest_count=args.keep,
+        summary_text=args.summary,
+        wait_if_busy=args.wait,
+        **ctx.options("CompactSession"),
+    )
+    remaining = done.session.stats.item_count
+    text = (
+        f"compacted {name}: replaced {done.removed_item_count} items by a summary, "
+        f"{remaining} items now"
+        if done.removed_item_count
+        else f"nothing to compact in {name} ({remaining} items)"
+    )
+    data = {
+        "session": name,
+        "removed_item_count": done.removed_item_count,
+        "item_count": remaining,
+        "summary": done.summary_item.text if done.HasField("summary_item") else None,
+    }
+    ctx.out.done(text, data)
     return EXIT_OK
