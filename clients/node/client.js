@@ -25,6 +25,8 @@ const CONTRACT_FILES = ["agentsessions/v1/agent.proto", "agentsessions/v1/sessio
 const DEFAULT_TIMEOUT_MS = 30_000;
 // A run may call a model many times; its stream gets a longer default deadline.
 const DEFAULT_STREAM_TIMEOUT_MS = 600_000;
+// A model may take a while to write a summary.
+const DEFAULT_COMPACT_TIMEOUT_MS = 120_000;
 
 /**
  * Loads the agentsessions.v1 services.
@@ -165,6 +167,17 @@ class AgentSessionsClient {
   /** @type {import("./index").AgentSessionsClient["clearSession"]} */
   clearSession(request, options) {
     return this.unary(this.sessionService, "ClearSession", request, options);
+  }
+
+  /** @type {import("./index").AgentSessionsClient["compactSession"]} */
+  compactSession(request, options) {
+    const withDefault = { timeoutMs: DEFAULT_COMPACT_TIMEOUT_MS, ...options };
+    return this.unary(this.sessionService, "CompactSession", request, withDefault);
+  }
+
+  /** @type {import("./index").AgentSessionsClient["batchDeleteSessions"]} */
+  batchDeleteSessions(request, options) {
+    return this.unary(this.sessionService, "BatchDeleteSessions", request, options);
   }
 
   /** @type {import("./index").AgentSessionsClient["getRun"]} */

@@ -275,6 +275,27 @@ export interface ClearSessionRequest {
 export interface ClearSessionResponse {
   deletedItemCount: string;
 }
+export interface CompactSessionRequest {
+  name: string;
+  /** Newest items kept as they are, 0 to 100000; leave out for the default, 20. */
+  keepNewestCount?: number | null;
+  /** The summary; empty: the session's agent's model writes it. */
+  summaryText: string;
+  waitIfBusy: boolean;
+}
+export interface CompactSessionResponse {
+  session: Session | null;
+  removedItemCount: string;
+  /** Item 1 of the compacted history; null when there was nothing to compact. */
+  summaryItem: Item | null;
+  usage: Usage | null;
+}
+export interface BatchDeleteSessionsRequest {
+  /** `agents/{agent}` or `agents/-`; every name must be under it. */
+  parent: string;
+  /** 1 to 1000 session names, each once. */
+  names: string[];
+}
 export interface GetRunRequest {
   name: string;
 }
@@ -302,7 +323,7 @@ export interface ClientOptions {
 }
 
 export interface CallOptions {
-  /** Deadline from now; default 30 s, 600 s for sendMessage. */
+  /** Deadline from now; default 30 s, 120 s for compactSession, 600 s for sendMessage. */
   timeoutMs?: number;
   /** Added to the client's metadata for this call. */
   metadata?: Metadata;
@@ -327,6 +348,10 @@ export class AgentSessionsClient {
   addItems: Unary<AddItemsRequest, AddItemsResponse>;
   popItem: Unary<PopItemRequest, PopItemResponse>;
   clearSession: Unary<ClearSessionRequest, ClearSessionResponse>;
+  /** Replaces all but the newest items by a summary; never retried. */
+  compactSession: Unary<CompactSessionRequest, CompactSessionResponse>;
+  /** Deletes several sessions, all or none. */
+  batchDeleteSessions: Unary<BatchDeleteSessionsRequest, Empty>;
   getRun: Unary<GetRunRequest, Run>;
   listRuns: Unary<ListRunsRequest, ListRunsResponse>;
   /** Runs the session's agent and yields its events; breaking out of the loop cancels the run. */

@@ -53,7 +53,7 @@ test("every RPC of the contract has a client method", () => {
     ...Object.keys(contract.AgentService.service),
     ...Object.keys(contract.SessionService.service),
   ];
-  assert.equal(rpcs.length, 17);
+  assert.equal(rpcs.length, 19);
   for (const rpc of rpcs) {
     const method = rpc[0].toLowerCase() + rpc.slice(1);
     assert.equal(typeof Reflect.get(client, method), "function", `no client method ${method}`);
@@ -118,6 +118,70 @@ describe("agents and sessions", () => {
     const empty = await client.popItem({ parent: session.name });
     assert.equal(empty.item, null);
     await client.deleteAgent({ name: agent.name, force: true });
+  });
+});
+
+describe("compaction and batch delete", () => {
+  test("CompactSession: a summary, then keepNewestCount 0 with the echo model", async () => {
+    const agent = await newAgent("compact");
+    const session = await newSession(agent.name);
+    const items = ["one", "two", "three", "four"].map((content) => ({
+      itemJson: JSON.stringify({ role: "user", content }),
+    }));
+    await client.addItems({ parent: session.name, items });
+
+    const done = await client.compactSession({
+      name: session.name,
+      keepNewestCount: 1,
+      summaryText: "Counted to three.",
+    });
+    assert.equal(done.removedItemCount, "3");
+    assert.equal(done.summaryItem?.sequence, "1");
+    assert.equal(
+      done.summaryItem?.text,
+      "Summary of the earlier conversation:\n\nCounted to three.",
+    );
+    assert.equal(done.session?.stats?.itemCount, "2");
+
+    const unchanged = await client.compactSession({ name: session.name, summaryText: "x" });
+    assert.equal(unchanged.removedItemCount, "0");
+    assert.equal(unchanged.summaryItem, null);
+
+    const all = await client.compactSession({ name: session.name, keepNewestCount: 0 });
+    assert.equal(all.removedItemCount, "2");
+    assert.equal(all.usage?.requests, "1");
+    const listed = await client.listItems({ parent: session.name });
+    assert.deepEqual(
+      listed.items.map((i) => i.sequence),
+      ["1"],
+    );
+    await client.deleteAgent({ name: agent.name, force: true });
+  });
+
+  test("BatchDeleteSessions deletes all or none", async () => {
+    const agent = await newAgent("batch");
+    const first = await newSession(agent.name);
+    const second = await newSession(agent.name);
+    const missing = await failure(
+      client.batchDeleteSessions({
+        parent: agent.name,
+        names: [first.name, `${agent.name}/sessions/gone`],
+      }),
+    );
+    assert.equal(missing.code, status.NOT_FOUND);
+    assert.equal(missing.reason, "SESSION_NOT_FOUND");
+    const duplicate = await failure(
+      client.batchDeleteSessions({ parent: "agents/-", names: [first.name, first.name] }),
+    );
+    assert.deepEqual(
+      duplicate.fieldViolations.map((v) => v.field),
+      ["names[1]"],
+    );
+
+    await client.batchDeleteSessions({ parent: agent.name, names: [first.name, second.name] });
+    const left = await client.listSessions({ parent: agent.name });
+    assert.deepEqual(left.sessions, []);
+    await client.deleteAgent({ name: agent.name });
   });
 });
 
