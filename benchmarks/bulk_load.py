@@ -10,7 +10,6 @@ the rest share the other half, so both a long history and many short ones are me
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sqlite3
 import sys
@@ -19,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiosqlite
 from agentsessions.server.domain.models import DEFAULT_TENANT
 from agentsessions.server.store.sqlite_schema import migrate
 
@@ -73,9 +71,12 @@ def session_id(index: int) -> str:
     return f"s{index:08d}"
 
 
-async def _create_schema(path: Path) -> None:
-    async with aiosqlite.connect(path, isolation_level=None) as conn:
-        await migrate(conn)
+def _create_schema(path: Path) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        migrate(conn)
+    finally:
+        conn.close()
 
 
 def _agents(now: int) -> list[tuple[object, ...]]:
@@ -161,7 +162,7 @@ def load(path: Path, shape: Shape, *, progress: bool = False) -> float:
     """Creates `path` holding `shape`; returns the seconds it took."""
     started = time.perf_counter()
     path.unlink(missing_ok=True)
-    asyncio.run(_create_schema(path))
+    _create_schema(path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         # Only while loading: a crash here leaves a file to delete, not data to keep.

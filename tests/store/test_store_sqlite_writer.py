@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import aiosqlite
 import pytest
 from agentsessions.server.domain.errors import DomainError, Unavailable
 from agentsessions.server.store.sqlite_writer import MAX_BATCH, Writer
@@ -19,18 +18,20 @@ def db_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def conn(db_file: Path) -> AsyncIterator[aiosqlite.Connection]:
-    connection = await aiosqlite.connect(str(db_file), isolation_level=None, timeout=0)
-    await connection.execute("PRAGMA journal_mode = WAL")
-    await connection.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+def conn(db_file: Path) -> Iterator[sqlite3.Connection]:
+    connection = sqlite3.connect(
+        str(db_file), isolation_level=None, timeout=0, check_same_thread=False
+    )
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
     try:
         yield connection
     finally:
-        await connection.close()
+        connection.close()
 
 
 @pytest.fixture
-async def writer(conn: aiosqlite.Connection) -> AsyncIterator[Writer]:
+async def writer(conn: sqlite3.Connection) -> AsyncIterator[Writer]:
     w = Writer(conn)
     w.start()
     try:
@@ -40,8 +41,8 @@ async def writer(conn: aiosqlite.Connection) -> AsyncIterator[Writer]:
 
 
 def insert(n: int, *, then_fail: bool = False):  # type: ignore[no-untyped-def]
-    async def op(conn: aiosqlite.Connection) -> int:
-        await conn.execute("INSERT INTO t (n) VALUES (?)", (n,))
+    def op(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO t (n) VALUES (?)", (n,))
         if then_fail:
             raise DomainError(f"op {n} fails after writing")
         return n
@@ -49,11 +50,11 @@ def insert(n: int, *, then_fail: bool = False):  # type: ignore[no-untyped-def]
     return op
 
 
-async def stored(conn: aiosqlite.Connection) -> list[int]:
-    return [row[0] for row in await conn.execute_fetchall("SELECT n FROM t ORDER BY n")]
+async def stored(conn: sqlite3.Connection) -> list[int]:
+    return [row[0] for row in conn.execute("SELECT n FROM t ORDER BY n")]
 
 
-async def test_concurrent_writes_share_commits(writer: Writer, conn: aiosqlite.Connection) -> None:
+async def test_concurrent_writes_share_commits(writer: Writer, conn: sqlite3.Connection) -> None:
     results = await asyncio.gather(*(writer.submit(insert(n)) for n in range(200)))
     assert results == list(range(200))
     assert await stored(conn) == list(range(200))
@@ -62,7 +63,7 @@ async def test_concurrent_writes_share_commits(writer: Writer, conn: aiosqlite.C
 
 
 async def test_a_failing_operation_rolls_back_alone(
-    writer: Writer, conn: aiosqlite.Connection
+    writer: Writer, conn: sqlite3.Connection
 ) -> None:
     results = await asyncio.gather(
         writer.submit(insert(1)),
@@ -77,19 +78,19 @@ async def test_a_failing_operation_rolls_back_alone(
 
 
 async def test_an_sqlite_error_fails_only_its_operation(
-    writer: Writer, conn: aiosqlite.Connection
+    writer: Writer, conn: sqlite3.Connection
 ) -> None:
     await writer.submit(insert(1))
     results = await asyncio.gather(
         writer.submit(insert(1)), writer.submit(insert(2)), return_exceptions=True
     )
-    assert isinstance(results[0], aiosqlite.IntegrityError)
+    assert isinstance(results[0], sqlite3.IntegrityError)
     assert results[1] == 2
     assert await stored(conn) == [1, 2]
 
 
 async def test_close_finishes_queued_writes_then_refuses(
-    writer: Writer, conn: aiosqlite.Connection
+    writer: Writer, conn: sqlite3.Connection
 ) -> None:
     pending = [asyncio.ensure_future(writer.submit(insert(n))) for n in range(10)]
     await asyncio.sleep(0)  # every submit has queued its operation
@@ -101,7 +102,7 @@ async def test_close_finishes_queued_writes_then_refuses(
 
 
 async def test_a_lock_held_elsewhere_fails_the_batch_as_retryable(
-    writer: Writer, conn: aiosqlite.Connection, db_file: Path
+    writer: Writer, conn: sqlite3.Connection, db_file: Path
 ) -> None:
     # The fixture's connection waits 0 s for a lock (timeout=0), so it fails at once.
     other = sqlite3.connect(db_file, isolation_level=None)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
-
-import aiosqlite
 
 from ..domain.errors import Aborted, InvalidArgument
 from ..domain.models import CompactedHistory, ItemRecord, NewItem, SessionKey, Usage, now_us
@@ -14,15 +13,15 @@ from .sqlite_rows import SESSION_COLUMNS, session_from_row
 from .sqlite_sql import execute, fetch_all, fetch_one, session_name, session_not_found
 
 
-async def compact_items(
-    conn: aiosqlite.Connection,
+def compact_items(
+    conn: sqlite3.Connection,
     key: SessionKey,
     through_sequence: int,
     summary: NewItem | None,
     expected_item_count: int,
     usage: Usage,
 ) -> CompactedHistory:
-    session = await session_row(conn, key, "pk, item_count")
+    session = session_row(conn, key, "pk, item_count")
     pk, item_count = session["pk"], session["item_count"]
     if item_count != expected_item_count:
         raise Aborted(
@@ -35,15 +34,15 @@ async def compact_items(
             "through_sequence", f"must be within 1..{item_count}, got {through_sequence}"
         )
     now = now_us()
-    removed = await execute(
+    removed = execute(
         conn, "DELETE FROM items WHERE session_pk = ? AND sequence <= ?", (pk, through_sequence)
     )
     # The kept items move down to follow the summary. Two passes through negative
     # numbers, so that no row ever takes a sequence another still holds.
     shift = through_sequence - (1 if summary is not None else 0)
     if shift:
-        await execute(conn, "UPDATE items SET sequence = -sequence WHERE session_pk = ?", (pk,))
-        await execute(
+        execute(conn, "UPDATE items SET sequence = -sequence WHERE session_pk = ?", (pk,))
+        execute(
             conn,
             "UPDATE items SET sequence = -sequence - ? WHERE session_pk = ? AND sequence < 0",
             (shift, pk),
@@ -51,7 +50,7 @@ async def compact_items(
     stored: ItemRecord | None = None
     if summary is not None:
         stored = ItemRecord(1, summary.item_json, summary.type, summary.role, summary.text, "", now)
-        await execute(
+        execute(
             conn,
             """
             INSERT INTO items (
@@ -60,7 +59,7 @@ async def compact_items(
             """,
             (pk, key.tenant, stored.type, stored.role, stored.text, stored.item_json, now),
         )
-    row = await fetch_one(
+    row = fetch_one(
         conn,
         f"""
         UPDATE sessions
@@ -90,12 +89,12 @@ async def compact_items(
     return CompactedHistory(session_from_row(row), removed, stored, usage)
 
 
-async def delete_sessions(conn: aiosqlite.Connection, keys: Sequence[SessionKey]) -> None:
+def delete_sessions(conn: sqlite3.Connection, keys: Sequence[SessionKey]) -> None:
     if not keys:
         return
     # One JSON parameter instead of a variable number of placeholders.
     wanted = json.dumps([[k.tenant, k.agent_id, k.session_id] for k in keys])
-    rows = await fetch_all(
+    rows = fetch_all(
         conn,
         """
         SELECT s.pk, s.tenant, s.agent_id, s.session_id
@@ -112,7 +111,7 @@ async def delete_sessions(conn: aiosqlite.Connection, keys: Sequence[SessionKey]
         if key not in found:
             raise session_not_found(key)
     # Items, runs and create requests go with them (ON DELETE CASCADE).
-    await execute(
+    execute(
         conn,
         "DELETE FROM sessions WHERE pk IN (SELECT value FROM json_each(?))",
         (json.dumps(sorted(set(found.values()))),),

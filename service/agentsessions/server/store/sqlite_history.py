@@ -10,8 +10,6 @@ import dataclasses
 import sqlite3
 from collections.abc import Sequence
 
-import aiosqlite
-
 from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from ..domain.models import (
     ItemRecord,
@@ -29,8 +27,8 @@ MESSAGE = "message"
 FUNCTION_CALL = "function_call"
 
 
-async def session_row(conn: aiosqlite.Connection, key: SessionKey, columns: str) -> sqlite3.Row:
-    row = await fetch_one(
+def session_row(conn: sqlite3.Connection, key: SessionKey, columns: str) -> sqlite3.Row:
+    row = fetch_one(
         conn,
         f"SELECT {columns} FROM sessions WHERE tenant = ? AND agent_id = ? AND session_id = ?",
         (key.tenant, key.agent_id, key.session_id),
@@ -40,10 +38,10 @@ async def session_row(conn: aiosqlite.Connection, key: SessionKey, columns: str)
     return row
 
 
-async def add_items(
-    conn: aiosqlite.Connection, key: SessionKey, items: Sequence[NewItem], run_id: str
+def add_items(
+    conn: sqlite3.Connection, key: SessionKey, items: Sequence[NewItem], run_id: str
 ) -> list[ItemRecord]:
-    session = await session_row(conn, key, "pk, item_count")
+    session = session_row(conn, key, "pk, item_count")
     if not items:
         return []
     now = now_us()
@@ -61,7 +59,7 @@ async def add_items(
         )
         for offset, item in enumerate(items)
     ]
-    await conn.executemany(
+    conn.executemany(
         """
         INSERT INTO items (
             session_pk, sequence, tenant, type, role, text, item_json, run_id, create_time)
@@ -72,7 +70,7 @@ async def add_items(
             for r in records
         ],
     )
-    await execute(
+    execute(
         conn,
         """
         UPDATE sessions
@@ -93,9 +91,9 @@ async def add_items(
     return records
 
 
-async def pop_item(conn: aiosqlite.Connection, key: SessionKey) -> ItemRecord | None:
-    session = await session_row(conn, key, "pk")
-    row = await fetch_one(
+def pop_item(conn: sqlite3.Connection, key: SessionKey) -> ItemRecord | None:
+    session = session_row(conn, key, "pk")
+    row = fetch_one(
         conn,
         """
         DELETE FROM items
@@ -108,7 +106,7 @@ async def pop_item(conn: aiosqlite.Connection, key: SessionKey) -> ItemRecord | 
     if row is None:
         return None
     item = item_from_row(row)
-    await execute(
+    execute(
         conn,
         """
         UPDATE sessions
@@ -123,10 +121,10 @@ async def pop_item(conn: aiosqlite.Connection, key: SessionKey) -> ItemRecord | 
     return item
 
 
-async def clear_items(conn: aiosqlite.Connection, key: SessionKey) -> int:
-    session = await session_row(conn, key, "pk")
-    removed = await execute(conn, "DELETE FROM items WHERE session_pk = ?", (session["pk"],))
-    await execute(
+def clear_items(conn: sqlite3.Connection, key: SessionKey) -> int:
+    session = session_row(conn, key, "pk")
+    removed = execute(conn, "DELETE FROM items WHERE session_pk = ?", (session["pk"],))
+    execute(
         conn,
         """
         UPDATE sessions
@@ -141,8 +139,8 @@ async def clear_items(conn: aiosqlite.Connection, key: SessionKey) -> int:
     return removed
 
 
-async def start_run(conn: aiosqlite.Connection, run: RunRecord) -> RunRecord:
-    session = await session_row(conn, run.key, "pk")
+def start_run(conn: sqlite3.Connection, run: RunRecord) -> RunRecord:
+    session = session_row(conn, run.key, "pk")
     stored = dataclasses.replace(
         run,
         state=RunState.RUNNING,
@@ -150,7 +148,7 @@ async def start_run(conn: aiosqlite.Connection, run: RunRecord) -> RunRecord:
         end_time_us=None,
         error=None,
     )
-    inserted = await execute(
+    inserted = execute(
         conn,
         """
         INSERT INTO runs (session_pk, run_id, tenant, state, start_time, last_agent_id)
@@ -172,7 +170,7 @@ async def start_run(conn: aiosqlite.Connection, run: RunRecord) -> RunRecord:
             reason="RUN_ALREADY_EXISTS",
             metadata=_run_metadata(run),
         )
-    await execute(
+    execute(
         conn,
         """
         UPDATE sessions
@@ -185,13 +183,13 @@ async def start_run(conn: aiosqlite.Connection, run: RunRecord) -> RunRecord:
     return stored
 
 
-async def finish_run(conn: aiosqlite.Connection, run: RunRecord) -> SessionStats:
+def finish_run(conn: sqlite3.Connection, run: RunRecord) -> SessionStats:
     if run.state == RunState.RUNNING:
         raise InvalidArgument.field("state", "a finished run needs an end state")
-    session = await session_row(conn, run.key, "pk")
+    session = session_row(conn, run.key, "pk")
     end_time = run.end_time_us or now_us()
     error = run.error
-    changed = await execute(
+    changed = execute(
         conn,
         """
         UPDATE runs
@@ -224,7 +222,7 @@ async def finish_run(conn: aiosqlite.Connection, run: RunRecord) -> SessionStats
         ),
     )
     if not changed:
-        exists = await fetch_one(
+        exists = fetch_one(
             conn,
             "SELECT 1 FROM runs WHERE session_pk = ? AND run_id = ?",
             (session["pk"], run.run_id),
@@ -236,7 +234,7 @@ async def finish_run(conn: aiosqlite.Connection, run: RunRecord) -> SessionStats
         raise FailedPrecondition(
             f"{name} has already finished", reason="RUN_ALREADY_FINISHED", metadata=metadata
         )
-    stats = await fetch_one(
+    stats = fetch_one(
         conn,
         f"""
         UPDATE sessions

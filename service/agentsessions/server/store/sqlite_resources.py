@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-
-import aiosqlite
+import sqlite3
 
 from ..domain.errors import AlreadyExists, FailedPrecondition
 from ..domain.models import AgentRecord, SessionKey, SessionRecord, SessionStats, now_us
@@ -35,11 +34,11 @@ def sessions_scope(agent_id: str) -> str:
     return f"agents/{agent_id}/sessions"
 
 
-async def create_agent(
-    conn: aiosqlite.Connection, agent: AgentRecord, request_id: str | None
+def create_agent(
+    conn: sqlite3.Connection, agent: AgentRecord, request_id: str | None
 ) -> AgentRecord:
     if request_id:
-        row = await fetch_one(
+        row = fetch_one(
             conn,
             f"""
             SELECT {AGENT_COLUMNS}
@@ -57,7 +56,7 @@ async def create_agent(
     stored = dataclasses.replace(
         agent, create_time_us=created, update_time_us=created, etag=new_etag()
     )
-    inserted = await execute(
+    inserted = execute(
         conn,
         f"""
         INSERT INTO agents ({AGENT_COLUMNS})
@@ -75,7 +74,7 @@ async def create_agent(
             metadata={"agent_id": agent.agent_id},
         )
     if request_id:
-        await execute(
+        execute(
             conn,
             """
             INSERT INTO create_requests (
@@ -87,10 +86,10 @@ async def create_agent(
     return stored
 
 
-async def update_agent(
-    conn: aiosqlite.Connection, agent: AgentRecord, expected_etag: str | None
+def update_agent(
+    conn: sqlite3.Connection, agent: AgentRecord, expected_etag: str | None
 ) -> AgentRecord:
-    row = await fetch_one(
+    row = fetch_one(
         conn,
         "SELECT create_time, etag FROM agents WHERE tenant = ? AND agent_id = ?",
         (agent.tenant, agent.agent_id),
@@ -105,7 +104,7 @@ async def update_agent(
         update_time_us=max(now_us(), row["create_time"]),
         etag=new_etag(),
     )
-    await execute(
+    execute(
         conn,
         """
         UPDATE agents
@@ -128,14 +127,14 @@ async def update_agent(
     return stored
 
 
-async def delete_agent(
-    conn: aiosqlite.Connection,
+def delete_agent(
+    conn: sqlite3.Connection,
     tenant: str,
     agent_id: str,
     force: bool,
     expected_etag: str | None,
 ) -> None:
-    row = await fetch_one(
+    row = fetch_one(
         conn, "SELECT etag FROM agents WHERE tenant = ? AND agent_id = ?", (tenant, agent_id)
     )
     if row is None:
@@ -143,7 +142,7 @@ async def delete_agent(
     if etag_differs(expected_etag, row["etag"]):
         raise etag_mismatch(agent_name(agent_id), {"agent_id": agent_id})
     if not force:
-        busy = await fetch_one(
+        busy = fetch_one(
             conn,
             "SELECT 1 FROM sessions WHERE tenant = ? AND agent_id = ? LIMIT 1",
             (tenant, agent_id),
@@ -155,15 +154,15 @@ async def delete_agent(
                 metadata={"agent_id": agent_id},
             )
     # With force, the foreign keys cascade to sessions, items, runs and create requests.
-    await execute(conn, "DELETE FROM agents WHERE tenant = ? AND agent_id = ?", (tenant, agent_id))
+    execute(conn, "DELETE FROM agents WHERE tenant = ? AND agent_id = ?", (tenant, agent_id))
 
 
-async def create_session(
-    conn: aiosqlite.Connection, session: SessionRecord, request_id: str | None
+def create_session(
+    conn: sqlite3.Connection, session: SessionRecord, request_id: str | None
 ) -> SessionRecord:
     scope = sessions_scope(session.agent_id)
     if request_id:
-        row = await fetch_one(
+        row = fetch_one(
             conn,
             f"""
             SELECT {SESSION_COLUMNS}
@@ -177,7 +176,7 @@ async def create_session(
         )
         if row is not None:
             return session_from_row(row)
-    agent = await fetch_one(
+    agent = fetch_one(
         conn,
         "SELECT 1 FROM agents WHERE tenant = ? AND agent_id = ?",
         (session.tenant, session.agent_id),
@@ -193,7 +192,7 @@ async def create_session(
         stats=SessionStats(),
         etag=new_etag(),
     )
-    row = await fetch_one(
+    row = fetch_one(
         conn,
         """
         INSERT INTO sessions (
@@ -225,7 +224,7 @@ async def create_session(
             metadata={"agent_id": key.agent_id, "session_id": key.session_id},
         )
     if request_id:
-        await execute(
+        execute(
             conn,
             """
             INSERT INTO create_requests (
@@ -237,11 +236,11 @@ async def create_session(
     return stored
 
 
-async def update_session(
-    conn: aiosqlite.Connection, session: SessionRecord, expected_etag: str | None
+def update_session(
+    conn: sqlite3.Connection, session: SessionRecord, expected_etag: str | None
 ) -> SessionRecord:
     key = SessionKey(session.tenant, session.agent_id, session.session_id)
-    row = await fetch_one(
+    row = fetch_one(
         conn,
         "SELECT etag FROM sessions WHERE tenant = ? AND agent_id = ? AND session_id = ?",
         (key.tenant, key.agent_id, key.session_id),
@@ -252,7 +251,7 @@ async def update_session(
         raise etag_mismatch(
             session_name(key), {"agent_id": key.agent_id, "session_id": key.session_id}
         )
-    updated = await fetch_one(
+    updated = fetch_one(
         conn,
         f"""
         UPDATE sessions
@@ -281,10 +280,8 @@ async def update_session(
     return session_from_row(updated)
 
 
-async def delete_session(
-    conn: aiosqlite.Connection, key: SessionKey, expected_etag: str | None
-) -> None:
-    row = await fetch_one(
+def delete_session(conn: sqlite3.Connection, key: SessionKey, expected_etag: str | None) -> None:
+    row = fetch_one(
         conn,
         "SELECT pk, etag FROM sessions WHERE tenant = ? AND agent_id = ? AND session_id = ?",
         (key.tenant, key.agent_id, key.session_id),
@@ -296,4 +293,4 @@ async def delete_session(
             session_name(key), {"agent_id": key.agent_id, "session_id": key.session_id}
         )
     # Items, runs and the create request go with it (ON DELETE CASCADE).
-    await execute(conn, "DELETE FROM sessions WHERE pk = ?", (row["pk"],))
+    execute(conn, "DELETE FROM sessions WHERE pk = ?", (row["pk"],))

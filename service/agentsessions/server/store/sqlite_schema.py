@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
-
-import aiosqlite
 
 from ..domain.models import now_us
 
@@ -145,26 +144,26 @@ class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer version of the service."""
 
 
-async def configure(conn: aiosqlite.Connection, *, writer: bool, cache_kib: int = 2000) -> None:
+def configure(conn: sqlite3.Connection, *, writer: bool, cache_kib: int = 2000) -> None:
     """Sets the per-connection pragmas."""
-    await conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA busy_timeout = 5000")
     # Negative: a size in KiB. Each connection has its own page cache.
-    await conn.execute(f"PRAGMA cache_size = {-int(cache_kib)}")
-    await conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA cache_size = {-int(cache_kib)}")
+    conn.execute("PRAGMA foreign_keys = ON")
     if writer:
         # WAL lets readers run beside the one writer and is persistent in the file.
-        await conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA journal_mode = WAL")
         # FULL fsyncs the WAL on every commit, so an acknowledged write survives
         # power loss, not only a process crash (NORMAL's guarantee in WAL mode).
         # The store groups concurrent writes into one commit to pay for it once.
-        await conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA synchronous = FULL")
     else:
-        await conn.execute("PRAGMA query_only = ON")
+        conn.execute("PRAGMA query_only = ON")
 
 
-async def migrate(conn: aiosqlite.Connection) -> int:
+def migrate(conn: sqlite3.Connection) -> int:
     """Applies the pending migrations, each in its own transaction; returns the version."""
-    await conn.execute(
+    conn.execute(
         """
         CREATE TABLE IF NOT EXISTS schema_migrations (
             version      INTEGER PRIMARY KEY,
@@ -177,9 +176,9 @@ async def migrate(conn: aiosqlite.Connection) -> int:
     for migration in MIGRATIONS:
         # IMMEDIATE takes the write lock before reading the version, so two
         # processes opening one file at once cannot both apply a migration.
-        await conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            version = await _current_version(conn)
+            version = _current_version(conn)
             if version > LATEST_VERSION:
                 raise SchemaTooNew(
                     f"database schema version {version} is newer than this service's "
@@ -187,20 +186,19 @@ async def migrate(conn: aiosqlite.Connection) -> int:
                 )
             if migration.version > version:
                 for statement in migration.statements:
-                    await conn.execute(statement)
-                await conn.execute(
+                    conn.execute(statement)
+                conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied_time) VALUES (?, ?, ?)",
                     (migration.version, migration.name, now_us()),
                 )
                 version = migration.version
-            await conn.execute("COMMIT")
+            conn.execute("COMMIT")
         except BaseException:
-            await conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
     return version
 
 
-async def _current_version(conn: aiosqlite.Connection) -> int:
-    rows = list(await conn.execute_fetchall("SELECT max(version) FROM schema_migrations"))
-    value = rows[0][0]
+def _current_version(conn: sqlite3.Connection) -> int:
+    value = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
     return int(value) if value is not None else 0

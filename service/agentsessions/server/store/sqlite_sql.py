@@ -6,32 +6,26 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import aiosqlite
-
 from ..domain.errors import Aborted, NotFound
 from ..domain.models import SessionKey
 
 Params = Sequence[Any] | Mapping[str, Any]
 
 
-async def fetch_one(
-    conn: aiosqlite.Connection, sql: str, params: Params = ()
-) -> sqlite3.Row | None:
-    rows = list(await conn.execute_fetchall(sql, params))
+def fetch_one(conn: sqlite3.Connection, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    # fetchall, not fetchone: it runs the statement to its end, so a RETURNING
+    # statement is finished (not left open) before the next one.
+    rows = conn.execute(sql, params).fetchall()
     return rows[0] if rows else None
 
 
-async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-    return list(await conn.execute_fetchall(sql, params))
+def fetch_all(conn: sqlite3.Connection, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    return conn.execute(sql, params).fetchall()
 
 
-async def execute(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> int:
+def execute(conn: sqlite3.Connection, sql: str, params: Params = ()) -> int:
     """Runs one statement; returns the number of rows it changed."""
-    cursor = await conn.execute(sql, params)
-    try:
-        return int(cursor.rowcount)
-    finally:
-        await cursor.close()
+    return conn.execute(sql, params).rowcount
 
 
 def agent_name(agent_id: str) -> str:

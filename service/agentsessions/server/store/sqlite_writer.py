@@ -1,9 +1,14 @@
 """The single SQLite writer: a queue of write operations grouped into few commits.
 
-SQLite allows one writer at a time, so every write goes through one
-connection owned by one task. Operations that queue up while a commit is in
-flight run together in the next transaction, each inside its own SAVEPOINT:
-an operation that fails rolls back alone, and the batch pays for one fsync.
+SQLite allows one writer at a time, so every write goes through one plain
+`sqlite3` connection owned by one thread (a single-thread executor), fed by
+one task. Operations that queue up while a commit is in flight run together
+in the next transaction, each inside its own SAVEPOINT: an operation that
+fails rolls back alone, and the batch pays for one fsync. Operations are
+synchronous functions over the connection, and the whole batch (BEGIN
+IMMEDIATE, every operation in its SAVEPOINT, COMMIT) is one call on the
+writer's thread: one hand-off per batch, where an async driver such as
+aiosqlite would pay a hand-off for every statement.
 A result is handed back only after COMMIT returned, so an acknowledged write
 is durable; a caller that is cancelled still waits for its write to settle,
 so it never leaves a partial batch behind.
@@ -14,15 +19,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
-
-import aiosqlite
 
 from ..domain.errors import Unavailable
 
 T = TypeVar("T")
-WriteOp = Callable[[aiosqlite.Connection], Awaitable[T]]
+WriteOp = Callable[[sqlite3.Connection], T]
+Outcome = tuple[bool, Any]  # (succeeded, result or exception)
 
 _log = logging.getLogger(__name__)
 
@@ -39,10 +44,16 @@ class _Pending:
 
 
 class Writer:
-    """Runs write operations on `conn`, one transaction per batch."""
+    """Runs write operations on `conn`, one transaction per batch, on the writer's thread.
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    `conn` must allow use from another thread (`check_same_thread=False`) and be in
+    autocommit mode (`isolation_level=None`): the writer issues BEGIN and COMMIT itself.
+    The caller keeps ownership of `conn` and closes it after `close()`.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -50,6 +61,10 @@ class Writer:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="sqlite-writer")
+
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Runs `fn(conn)` on the writer's thread outside any batch (setup, migrations)."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, self._conn)
 
     async def submit(self, op: WriteOp[T]) -> T:
         """Runs `op` in a write transaction and returns its result once committed."""
@@ -62,13 +77,14 @@ class Writer:
     async def close(self) -> None:
         """Finishes every queued operation, then stops."""
         self._closing = True
-        if self._task is None:
-            return
-        self._queue.put_nowait(None)
-        await self._task
-        self._task = None
+        if self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+            self._task = None
+        self._thread.shutdown(wait=False)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         batch: list[_Pending] = []
         try:
             stopping = False
@@ -83,13 +99,21 @@ class Writer:
                         stopping = True
                         break
                     batch.append(following)
+                ops = [pending.op for pending in batch]
                 try:
-                    await self._commit(batch)
+                    outcomes = await loop.run_in_executor(self._thread, _commit, self._conn, ops)
                 except Exception as exc:
                     _log.exception("sqlite write batch failed")
                     for pending in batch:
                         _fail(pending.future, exc)
-                    await self._abandon_transaction()
+                    continue
+                self.commits += 1
+                for pending, (ok, value) in zip(batch, outcomes, strict=True):
+                    if not ok:
+                        _fail(pending.future, value)
+                    elif not pending.future.done():
+                        pending.future.set_result(value)
+            batch = []
         finally:
             # Empty after a normal stop; if this task is cancelled, nothing may wait forever.
             self._closing = True
@@ -101,44 +125,40 @@ class Writer:
             for pending in batch:
                 _fail(pending.future, closed)
 
-    async def _abandon_transaction(self) -> None:
-        if self._conn.in_transaction:
-            try:
-                await self._conn.execute("ROLLBACK")
-            except Exception:
-                _log.exception("sqlite rollback failed")
 
-    async def _commit(self, batch: list[_Pending]) -> None:
-        conn = self._conn
-        try:
-            await conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            # Another process held the write lock beyond busy_timeout: worth a retry.
-            raise Unavailable("the database is busy; retry", reason="STORE_BUSY") from exc
-        outcomes: list[tuple[bool, Any]] = []
-        for pending in batch:
-            await conn.execute("SAVEPOINT op")
+def _commit(conn: sqlite3.Connection, ops: list[WriteOp[Any]]) -> list[Outcome]:
+    """One transaction for `ops`, each in its own SAVEPOINT; runs on the writer's thread."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        # Another process held the write lock beyond busy_timeout: worth a retry.
+        raise Unavailable("the database is busy; retry", reason="STORE_BUSY") from exc
+    try:
+        outcomes: list[Outcome] = []
+        for op in ops:
+            conn.execute("SAVEPOINT op")
             try:
-                result = await pending.op(conn)
+                result = op(conn)
             except Exception as exc:
                 if not conn.in_transaction:
                     # SQLite ended the transaction itself (I/O error, disk
                     # full): the writes of earlier operations are gone too.
                     raise
-                await conn.execute("ROLLBACK TO op")
-                await conn.execute("RELEASE op")
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
                 outcomes.append((False, exc))
             else:
-                await conn.execute("RELEASE op")
+                conn.execute("RELEASE op")
                 outcomes.append((True, result))
-        await conn.execute("COMMIT")
-        self.commits += 1
-        for pending, (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                if not pending.future.done():
-                    pending.future.set_result(value)
-            else:
-                _fail(pending.future, value)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:
+                _log.exception("sqlite rollback failed")
+        raise
+    return outcomes
 
 
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
