@@ -19,7 +19,7 @@ from agentsessions.server.domain.models import (
     Usage,
 )
 from agentsessions.server.store import Store
-from store.store_records import raises, seeded
+from store.store_records import message, raises, seeded
 
 
 def running(key: SessionKey, run_id: str = "run-1", **fields: object) -> RunRecord:
@@ -126,3 +126,37 @@ async def test_a_started_run_keeps_its_given_start_time(store: Store) -> None:
     (key,) = await seeded(store, "s1")
     started = await store.start_run(dataclasses.replace(running(key), start_time_us=42))
     assert started.start_time_us == 42
+
+
+async def test_start_with_items_records_the_run_and_its_items_at_once(store: Store) -> None:
+    (key,) = await seeded(store, "s1")
+    started, items = await store.start_run_with_items(
+        running(key, last_agent_id="helper"), [message("hi"), message("there")]
+    )
+    assert started.state == RunState.RUNNING and started.start_time_us > 0
+    assert await store.get_run(key, "run-1") == started
+    assert [(i.sequence, i.text, i.run_id) for i in items] == [
+        (1, "hi", "run-1"),
+        (2, "there", "run-1"),
+    ]
+    assert await store.list_items(key) == items
+    session = await store.get_session(key)
+    assert session is not None
+    assert session.stats.run_count == 1 and session.stats.item_count == 2
+
+
+async def test_start_with_items_is_all_or_nothing(store: Store) -> None:
+    (key,) = await seeded(store, "s1")
+    await store.start_run(running(key))
+    await raises(
+        AlreadyExists,
+        "RUN_ALREADY_EXISTS",
+        store.start_run_with_items(running(key), [message("lost")]),
+    )
+    assert await store.list_items(key) == []
+    session = await store.get_session(key)
+    assert session is not None and session.stats.run_count == 1
+    missing = SessionKey(key.tenant, key.agent_id, "ghost")
+    await raises(
+        NotFound, "SESSION_NOT_FOUND", store.start_run_with_items(running(missing), [message("x")])
+    )

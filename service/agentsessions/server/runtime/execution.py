@@ -1,7 +1,9 @@
 """One run in progress: drives `Runner.run_streamed` and turns what it reports into run events.
 
-The run ends in exactly one terminal event (completed, failed, or cancelled by the server), or,
-when the caller goes away, with no event at all; every way out records the run's end through
+The run's start is recorded with its input items, in one transaction, when the SDK stores
+them (`StoreSession(start=...)`), or on its own when the run ends before that. The run ends in
+exactly one terminal event (completed, failed, or cancelled by the server), or, when the caller
+goes away, with no event at all; every way out records the run's end through
 `store.finish_run`, which finishes even while this task is being cancelled.
 """
 
@@ -79,15 +81,16 @@ class RunExecution:
         self._current_agent = ""
         self._result: RunResultStreaming | None = None
         self._driver: asyncio.Task[None] | None = None
+        self._session = StoreSession(
+            store, run.key, run_id=run.run_id, on_stored=sink.stored, start=run
+        )
 
     def _meta(self) -> dict[str, Any]:
         self._sequence += 1
         return {"sequence": self._sequence, "key": self._run.key}
 
     def _start(self) -> None:
-        session = StoreSession(
-            self._store, self._run.key, run_id=self._run.run_id, on_stored=self._sink.stored
-        )
+        session = self._session
         settings = SessionSettings(limit=self._history_limit) if self._history_limit else None
         config = RunConfig(tracing_disabled=True, session_settings=settings)
         try:
@@ -119,14 +122,15 @@ class RunExecution:
         self._sink.put(Finished(error))
 
     async def events(self) -> AsyncGenerator[RunEvent, None]:
-        """Records the run as started, then streams its events; see the module docstring."""
-        write = asyncio.ensure_future(self._store.start_run(self._run))
+        """Starts the run, then streams its events; see the module docstring."""
         ended = False
         broken: Exception | None = None
         try:
-            self._run = await settle(write)
             self._start()
             first = await self._sink.get()
+            # Recorded by now with the input items, or on its own here; a start that
+            # failed (say, the session was just deleted) fails the call, as no event went out.
+            self._run = await self._session.ensure_started()
             inputs = first.records if isinstance(first, Stored) else []
             yield RunStartedEvent(
                 **self._meta(),
@@ -149,12 +153,20 @@ class RunExecution:
             broken = exc
             raise
         finally:
-            if not ended and write.done() and not write.cancelled() and not write.exception():
+            if not ended:
                 # The caller went away (disconnect, deadline), or something here broke.
-                self._run = write.result()
                 await settle(self._stop())
-                state = RunState.FAILED if broken is not None else RunState.CANCELLED
-                await settle(self._record(state, broken))
+                if await settle(self._started_for_the_record()):
+                    state = RunState.FAILED if broken is not None else RunState.CANCELLED
+                    await settle(self._record(state, broken))
+
+    async def _started_for_the_record(self) -> bool:
+        """Whether the run is recorded as started (now, if the SDK had not yet done so)."""
+        try:
+            self._run = await self._session.ensure_started()
+        except DomainError:
+            return False  # the start failed, and that failure was the call's outcome
+        return True
 
     def _events_of(self, entry: Stored | Delta | ModelCalled) -> list[RunEvent]:
         if isinstance(entry, Delta):

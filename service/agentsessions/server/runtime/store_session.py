@@ -3,6 +3,8 @@
 `Runner.run_streamed(..., session=StoreSession(...))` reads history and appends each turn
 through it. Every append is one store transaction, so a turn is stored whole or not at all,
 and `on_stored` hears of the stored records (with their sequences) as soon as they exist.
+Given the run to `start`, the first append also records the run's start, in the same
+transaction: a turn's input waits for one commit, not two.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, TypeVar
 from agents.items import TResponseInputItem
 from agents.memory import SessionSettings
 
-from ..domain.models import ItemRecord, SessionKey
+from ..domain.models import ItemRecord, NewItem, RunRecord, SessionKey
 from ..domain.names import session_name
 from ..domain.validation import describe_item
 from ..store.base import Store
@@ -57,6 +59,7 @@ class StoreSession:
         *,
         run_id: str = "",
         on_stored: Callable[[list[ItemRecord]], None] | None = None,
+        start: RunRecord | None = None,
     ) -> None:
         self.session_id = session_name(key)
         self._store = store
@@ -64,6 +67,33 @@ class StoreSession:
         self._run_id = run_id
         self._on_stored = on_stored
         self.stored: list[ItemRecord] = []  # what this adapter appended, oldest first
+        self._start = start
+        self._started: asyncio.Future[tuple[RunRecord, list[ItemRecord]]] | None = None
+
+    async def ensure_started(self) -> RunRecord:
+        """The stored run given as `start`: recorded on its own unless an append did it."""
+        assert self._start is not None, "no run to start"
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._store.start_run_with_items(self._start, []))
+        run, _ = await settle(self._started)
+        return run
+
+    @property
+    def start_attempted(self) -> bool:
+        return self._started is not None
+
+    def _append(self, batch: list[NewItem]) -> asyncio.Future[list[ItemRecord]]:
+        if self._start is not None and self._started is None:
+            self._started = asyncio.ensure_future(
+                self._store.start_run_with_items(self._start, batch)
+            )
+            return asyncio.ensure_future(_records_of(self._started))
+        return asyncio.ensure_future(self._append_after_start(batch))
+
+    async def _append_after_start(self, batch: list[NewItem]) -> list[ItemRecord]:
+        if self._start is not None:
+            await self.ensure_started()
+        return await self._store.add_items(self._key, batch, run_id=self._run_id)
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """The newest `limit` items (all when None), oldest first."""
@@ -80,7 +110,7 @@ class StoreSession:
         for item in items:
             item_json = item_json_of(item)
             batch.append(describe_item(json.loads(item_json), item_json))
-        write = asyncio.ensure_future(self._store.add_items(self._key, batch, run_id=self._run_id))
+        write = self._append(batch)
         try:
             records = await settle(write)
         except asyncio.CancelledError:
@@ -101,3 +131,10 @@ class StoreSession:
 
     async def clear_session(self) -> None:
         await settle(self._store.clear_items(self._key))
+
+
+async def _records_of(
+    start: asyncio.Future[tuple[RunRecord, list[ItemRecord]]],
+) -> list[ItemRecord]:
+    _, records = await start
+    return records

@@ -172,6 +172,12 @@ class Store(Protocol):
     async def start_run(self, run: RunRecord) -> RunRecord:
         """Records a RUNNING run, counts it in the session's stats and activity."""
 
+    async def start_run_with_items(
+        self, run: RunRecord, items: Sequence[NewItem]
+    ) -> tuple[RunRecord, list[ItemRecord]]:
+        """`start_run` and `add_items(run.key, items, run_id=run.run_id)` in one transaction:
+        a run's first items and its start cost one commit."""
+
     async def finish_run(self, run: RunRecord) -> SessionStats:
         """Records the run's end state, usage and error, and adds its usage to
         the session's stats, in one transaction. Returns the new stats."""

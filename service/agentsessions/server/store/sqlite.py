@@ -300,6 +300,17 @@ class SQLiteStore:
     async def start_run(self, run: RunRecord) -> RunRecord:
         return await self._write().submit(lambda conn: sqlite_history.start_run(conn, run))
 
+    async def start_run_with_items(
+        self, run: RunRecord, items: Sequence[NewItem]
+    ) -> tuple[RunRecord, list[ItemRecord]]:
+        batch = list(items)
+
+        def write(conn: sqlite3.Connection) -> tuple[RunRecord, list[ItemRecord]]:
+            started = sqlite_history.start_run(conn, run)
+            return started, sqlite_history.add_items(conn, run.key, batch, run.run_id)
+
+        return await self._write().submit(write)
+
     async def finish_run(self, run: RunRecord) -> SessionStats:
         return await self._write().submit(lambda conn: sqlite_history.finish_run(conn, run))
 
