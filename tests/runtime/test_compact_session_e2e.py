@@ -37,7 +37,9 @@ def assistant(text: str) -> dict:
 
 
 async def compact(api, session: str, **fields) -> ss.CompactSessionResponse:
-    return await api.sessions.CompactSession(ss.CompactSessionRequest(name=session, **fields))
+    # A deadline, so that a compaction waiting where it should not fails instead of hanging.
+    request = ss.CompactSessionRequest(name=session, **fields)
+    return await api.sessions.CompactSession(request, timeout=10)
 
 
 async def test_the_model_summary_is_what_the_next_run_sees(connect: Connect) -> None:
