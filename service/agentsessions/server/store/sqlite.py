@@ -149,6 +149,12 @@ class SQLiteStore:
             raise _closed()
         return await self._readers.run(fn)
 
+    async def _read_point(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A read of one row by its key (see sqlite_readers.Readers.run_point)."""
+        if self._readers is None:
+            raise _closed()
+        return await self._readers.run_point(fn)
+
     def _write(self) -> Writer:
         if self._writer is None:
             raise _closed()
@@ -162,7 +168,7 @@ class SQLiteStore:
         )
 
     async def get_agent(self, tenant: str, agent_id: str) -> AgentRecord | None:
-        return await self._read(
+        return await self._read_point(
             _one(
                 f"SELECT {AGENT_COLUMNS} FROM agents WHERE tenant = ? AND agent_id = ?",
                 (tenant, agent_id),
@@ -211,7 +217,7 @@ class SQLiteStore:
         )
 
     async def get_session(self, key: SessionKey) -> SessionRecord | None:
-        return await self._read(
+        return await self._read_point(
             _one(
                 f"SELECT {SESSION_COLUMNS} FROM sessions AS s WHERE {SESSION_KEY_SQL}",
                 key_params(key),
@@ -315,7 +321,7 @@ class SQLiteStore:
         return await self._write().submit(lambda conn: sqlite_history.finish_run(conn, run))
 
     async def get_run(self, key: SessionKey, run_id: str) -> RunRecord | None:
-        return await self._read(
+        return await self._read_point(
             _one(
                 f"""
                 SELECT {RUN_COLUMNS}

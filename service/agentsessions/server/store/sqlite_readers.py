@@ -1,9 +1,13 @@
-"""Reader connections: plain `sqlite3` connections, each owned by one thread of a small pool.
+"""Reader connections: plain `sqlite3` connections, on a small thread pool and on the loop.
 
 A read is one synchronous function (the query and the conversion of its rows
-to records) run on a reader thread: one hand-off to that thread and back per
-read, where an async driver pays one per statement step (execute, fetch,
-close). WAL lets these connections read beside the writer.
+to records). Most run on a reader thread: one hand-off to that thread and
+back per read, where an async driver pays one per statement step (execute,
+fetch, close). A point read (one row by its key, a few pages) costs less than
+that hand-off, so `run_point` runs it on the event loop's own connection,
+which never waits for a lock: if SQLite reports one busy (WAL recovery, a
+checkpoint restarting the log), the read goes to a reader thread instead,
+where it may wait. WAL lets every reader run beside the writer.
 """
 
 from __future__ import annotations
@@ -32,22 +36,30 @@ class Readers:
         self._opened: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._inline: sqlite3.Connection | None = None
 
     def open(self) -> None:
+        inline = self._open_connection()
+        # Never wait for a lock on the event loop's thread (see the module docstring).
+        inline.execute("PRAGMA busy_timeout = 0")
+        self._inline = inline
         self._pool = ThreadPoolExecutor(
             max_workers=self._count,
             thread_name_prefix="sqlite-reader",
             initializer=self._connect,
         )
 
-    def _connect(self) -> None:
+    def _open_connection(self) -> sqlite3.Connection:
         # isolation_level=None: every read is a single statement, its own snapshot.
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         configure(conn, writer=False, cache_kib=self._cache_kib)
-        self._local.conn = conn
         with self._lock:
             self._opened.append(conn)
+        return conn
+
+    def _connect(self) -> None:
+        self._local.conn = self._open_connection()
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn: sqlite3.Connection = self._local.conn
@@ -59,9 +71,21 @@ class Readers:
             raise Unavailable("the store is not open", reason="STORE_CLOSED")
         return await asyncio.get_running_loop().run_in_executor(self._pool, self._call, fn)
 
+    async def run_point(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Runs `fn`, a read of a few pages, on the event loop's connection when it can."""
+        if self._inline is None:
+            raise Unavailable("the store is not open", reason="STORE_CLOSED")
+        try:
+            return fn(self._inline)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+        return await self.run(fn)
+
     def close(self) -> None:
         """Waits for reads in flight, then closes every connection (blocking; call in a thread)."""
         pool, self._pool = self._pool, None
+        self._inline = None
         if pool is not None:
             pool.shutdown(wait=True)
         with self._lock:
