@@ -70,9 +70,10 @@ class Writer:
         """Runs `op` in a write transaction and returns its result once committed."""
         if self._closing or self._task is None or self._task.done():
             raise Unavailable("the store is closed", reason="STORE_CLOSED")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        future = _Settling(loop=asyncio.get_running_loop())
         self._queue.put_nowait(_Pending(op, future))
-        return await _settle(future)
+        result: T = await future
+        return result
 
     async def close(self) -> None:
         """Finishes every queued operation, then stops."""
@@ -164,19 +165,18 @@ def _commit(conn: sqlite3.Connection, ops: list[WriteOp[Any]]) -> list[Outcome]:
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
+        # Mark it retrieved: a cancelled caller never reads it, and asyncio would log it.
+        future.exception()
 
 
-async def _settle(future: asyncio.Future[T]) -> T:
-    """Waits for `future` even through cancellation, then re-raises the cancellation."""
-    cancellation: asyncio.CancelledError | None = None
-    while not future.done():
-        try:
-            await asyncio.wait({future})
-        except asyncio.CancelledError as exc:
-            cancellation = cancellation or exc
-    if cancellation is not None:
-        # Retrieve the outcome so a failed write is not reported as never retrieved.
-        if not future.cancelled():
-            future.exception()
-        raise cancellation
-    return future.result()
+class _Settling(asyncio.Future[Any]):
+    """A write's outcome, which its caller cannot cancel.
+
+    The awaiting task's `cancel()` finds the future refusing and marks the task
+    instead, so the task wakes once the write settled and then raises
+    CancelledError: the caller waits for its write without the cost of
+    `asyncio.wait` or `shield` on every call.
+    """
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        return False
