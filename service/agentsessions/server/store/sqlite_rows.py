@@ -112,20 +112,54 @@ def stats_from_row(row: sqlite3.Row) -> SessionStats:
     )
 
 
+_SESSION_STATES = {state.value: state for state in SessionState}
+
+
 def session_from_row(row: sqlite3.Row) -> SessionRecord:
+    """A row of SESSION_COLUMNS, unpacked by position: GetSession's hot path, where
+    lookups by column name cost as much as the query."""
+    (
+        _pk,
+        tenant,
+        agent_id,
+        session_id,
+        display_name,
+        state,
+        labels,
+        create_time,
+        update_time,
+        last_activity_time,
+        expire_time,
+        item_count,
+        message_count,
+        function_call_count,
+        input_tokens,
+        output_tokens,
+        total_tokens,
+        run_count,
+        etag,
+    ) = row
     return SessionRecord(
-        tenant=row["tenant"],
-        agent_id=row["agent_id"],
-        session_id=row["session_id"],
-        display_name=row["display_name"],
-        state=SessionState(row["state"]),
-        labels=json.loads(row["labels"]),
-        create_time_us=row["create_time"],
-        update_time_us=row["update_time"],
-        last_activity_time_us=row["last_activity_time"],
-        expire_time_us=row["expire_time"],
-        stats=stats_from_row(row),
-        etag=row["etag"],
+        tenant=tenant,
+        agent_id=agent_id,
+        session_id=session_id,
+        display_name=display_name,
+        state=_SESSION_STATES[state],
+        labels={} if labels == "{}" else json.loads(labels),
+        create_time_us=create_time,
+        update_time_us=update_time,
+        last_activity_time_us=last_activity_time,
+        expire_time_us=expire_time,
+        stats=SessionStats(
+            item_count,
+            message_count,
+            function_call_count,
+            input_tokens,
+            output_tokens,
+            total_tokens,
+            run_count,
+        ),
+        etag=etag,
     )
 
 
