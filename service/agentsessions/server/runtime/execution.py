@@ -164,7 +164,7 @@ class RunExecution:
         """Whether the run is recorded as started (now, if the SDK had not yet done so)."""
         try:
             self._run = await self._session.ensure_started()
-        except DomainError:
+        except Exception:
             return False  # the start failed, and that failure was the call's outcome
         return True
 

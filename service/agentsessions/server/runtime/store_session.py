@@ -78,10 +78,6 @@ class StoreSession:
         run, _ = await settle(self._started)
         return run
 
-    @property
-    def start_attempted(self) -> bool:
-        return self._started is not None
-
     def _append(self, batch: list[NewItem]) -> asyncio.Future[list[ItemRecord]]:
         if self._start is not None and self._started is None:
             self._started = asyncio.ensure_future(
