@@ -17,7 +17,7 @@ FENCE = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
 
 def blocks(section: str, language: str) -> list[str]:
     text = README.read_text()
-    start = text.index(f"<!-- section:{section} (owner: client) -->")
+    start = text.index(f"<!-- section:{section} -->")
     end = text.index(f"<!-- /section:{section} -->", start)
     return [code for lang, code in FENCE.findall(text[start:end]) if lang == language]
 

@@ -13,7 +13,7 @@ FENCE = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 def example() -> str:
     text = README.read_text()
-    start = text.index("<!-- section:send-message (owner: runtime) -->")
+    start = text.index("<!-- section:send-message -->")
     end = text.index("<!-- /section:send-message -->", start)
     (code,) = FENCE.findall(text[start:end])
     return str(code)
