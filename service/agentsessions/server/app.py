@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 
 import grpc
 from agentsessions.v1 import (
@@ -36,13 +35,6 @@ SERVICE_NAMES = (
     session_service_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
 )
 DEFAULT_AGENT_ID = "default"
-
-
-@dataclass
-class Components:
-    store: Store
-    agents: Agents
-    sessions: Sessions
 
 
 class AgentSessionsServer:

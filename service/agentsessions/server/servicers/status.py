@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from ..domain import errors
 
@@ -79,11 +79,8 @@ def internal_status() -> status_pb2.Status:
     return status_proto(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL")
 
 
+_CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+
+
 def code_from_number(number: int) -> grpc.StatusCode:
-    for code in grpc.StatusCode:
-        if code.value[0] == number:
-            return code
-    return grpc.StatusCode.UNKNOWN
-
-
-assert grpc.StatusCode.INVALID_ARGUMENT.value[0] == code_pb2.INVALID_ARGUMENT
+    return _CODES_BY_NUMBER.get(number, grpc.StatusCode.UNKNOWN)
