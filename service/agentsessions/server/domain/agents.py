@@ -22,6 +22,7 @@ from .validation import (
     Violations,
     check_display_name,
     check_max_length,
+    update_paths,
 )
 
 UPDATABLE_FIELDS = frozenset(
@@ -133,17 +134,7 @@ class Agents:
         return Page(agents, next_token)
 
     async def update(self, changes: AgentRecord, mask: Collection[str], etag: str) -> AgentRecord:
-        paths = set(mask)
-        if "*" in paths:
-            paths = set(UPDATABLE_FIELDS)
-        unknown = paths - UPDATABLE_FIELDS
-        if not paths or unknown:
-            raise InvalidArgument.field(
-                "update_mask",
-                f"must name fields among {', '.join(sorted(UPDATABLE_FIELDS))}"
-                + (f"; cannot update {', '.join(sorted(unknown))}" if unknown else ""),
-                reason="INVALID_UPDATE_MASK",
-            )
+        paths = update_paths(mask, UPDATABLE_FIELDS)
         current = await self.get(changes.tenant, changes.agent_id)
         if "model" in paths and not changes.model:
             changes = replace(changes, model=DEFAULT_MODEL)

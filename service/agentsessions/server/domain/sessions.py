@@ -12,7 +12,7 @@ from .errors import InvalidArgument, NotFound
 from .filters import parse_filter, parse_order_by
 from .models import ItemRecord, RunRecord, SessionKey, SessionRecord, now_us
 from .paging import Page, decode_token, encode_token, page_size
-from .validation import Violations, check_display_name, check_labels, parse_items
+from .validation import Violations, check_display_name, check_labels, parse_items, update_paths
 
 UPDATABLE_FIELDS = frozenset({"display_name", "state", "labels", "expire_time"})
 DEFAULT_ITEM_PAGE_SIZE = 100
@@ -91,17 +91,7 @@ class Sessions:
     async def update(
         self, changes: SessionRecord, mask: Collection[str], etag: str
     ) -> SessionRecord:
-        paths = set(mask)
-        if "*" in paths:
-            paths = set(UPDATABLE_FIELDS)
-        unknown = paths - UPDATABLE_FIELDS
-        if not paths or unknown:
-            raise InvalidArgument.field(
-                "update_mask",
-                f"must name fields among {', '.join(sorted(UPDATABLE_FIELDS))}"
-                + (f"; cannot update {', '.join(sorted(unknown))}" if unknown else ""),
-                reason="INVALID_UPDATE_MASK",
-            )
+        paths = update_paths(mask, UPDATABLE_FIELDS)
         key = SessionKey(changes.tenant, changes.agent_id, changes.session_id)
         current = await self.get(key)
         updated = current

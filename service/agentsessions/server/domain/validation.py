@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from typing import Any
 
 from .errors import FieldViolation, InvalidArgument
@@ -36,6 +37,22 @@ class Violations:
         if self.items:
             summary = "; ".join(f"{v.field}: {v.description}" for v in self.items)
             raise InvalidArgument(summary, violations=self.items, reason=reason)
+
+
+def update_paths(mask: Collection[str], updatable: frozenset[str]) -> set[str]:
+    """The fields a field mask names (AIP-134): `*` means every updatable one."""
+    paths = set(mask)
+    if "*" in paths:
+        paths = set(updatable)
+    unknown = paths - updatable
+    if not paths or unknown:
+        raise InvalidArgument.field(
+            "update_mask",
+            f"must name fields among {', '.join(sorted(updatable))}"
+            + (f"; cannot update {', '.join(sorted(unknown))}" if unknown else ""),
+            reason="INVALID_UPDATE_MASK",
+        )
+    return paths
 
 
 def check_display_name(value: str, field: str, found: Violations) -> None:
