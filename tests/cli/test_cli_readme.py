@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import shlex
 import sys
 from pathlib import Path
 
 import pytest
 from cli_run import CLIENT_MODULE, ENTRY_POINT, cli_env
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-FENCE = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
-
-
-def blocks(section: str, language: str) -> list[str]:
-    text = README.read_text()
-    start = text.index(f"<!-- section:{section} -->")
-    end = text.index(f"<!-- /section:{section} -->", start)
-    return [code for lang, code in FENCE.findall(text[start:end]) if lang == language]
+from readme_examples import blocks
 
 
 async def run(command: list[str], address: str, cwd: Path) -> tuple[int, str, str]:
