@@ -11,7 +11,7 @@ from ..store.base import Store
 from . import names
 from .errors import InvalidArgument, NotFound
 from .models import AgentRecord, now_us
-from .paging import Page, decode_token, encode_token, page_size
+from .paging import Page, decode_token, page_of, page_size
 from .validation import (
     DESCRIPTION_MAX,
     HANDOFFS_MAX,
@@ -127,11 +127,7 @@ class Agents:
         cursor = decode_token(token, {})
         after = (int(cursor[0]), str(cursor[1])) if cursor is not None else None
         agents = await self._store.list_agents(tenant, after=after, limit=limit + 1)
-        next_token = ""
-        if len(agents) > limit:
-            agents = agents[:limit]
-            next_token = encode_token({}, [agents[-1].create_time_us, agents[-1].agent_id])
-        return Page(agents, next_token)
+        return page_of(agents, limit, {}, lambda a: [a.create_time_us, a.agent_id])
 
     async def update(self, changes: AgentRecord, mask: Collection[str], etag: str) -> AgentRecord:
         paths = update_paths(mask, UPDATABLE_FIELDS)

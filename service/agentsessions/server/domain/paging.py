@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -62,3 +63,14 @@ def decode_token(token: str, params: dict[str, Any]) -> list[Any] | None:
 class Page(Generic[T]):
     entries: list[T]
     next_page_token: str
+
+
+def page_of(
+    rows: list[T], limit: int, params: dict[str, Any], cursor_of: Callable[[T], list[Any]]
+) -> Page[T]:
+    """The page from `rows` read with `limit + 1`: the extra row only says another page
+    exists (no COUNT), and the token resumes after the page's last row."""
+    if len(rows) <= limit:
+        return Page(rows, "")
+    rows = rows[:limit]
+    return Page(rows, encode_token(params, cursor_of(rows[-1])))

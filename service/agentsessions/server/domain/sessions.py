@@ -11,7 +11,7 @@ from .agents import new_etag
 from .errors import InvalidArgument, NotFound
 from .filters import parse_filter, parse_order_by
 from .models import ItemRecord, RunRecord, SessionKey, SessionRecord, now_us
-from .paging import Page, decode_token, encode_token, page_size
+from .paging import Page, decode_token, page_of, page_size
 from .validation import Violations, check_display_name, check_labels, parse_items, update_paths
 
 UPDATABLE_FIELDS = frozenset({"display_name", "state", "labels", "expire_time"})
@@ -79,14 +79,9 @@ class Sessions:
         cursor = decode_token(token, params)
         if cursor is not None:
             query = replace(query, after=SessionCursor(value=int(cursor[0]), row=int(cursor[1])))
-        # One extra row tells whether another page exists without a COUNT.
         rows = await self._store.list_sessions(replace(query, limit=limit + 1))
-        next_token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            last = rows[-1].cursor
-            next_token = encode_token(params, [last.value, last.row])
-        return Page([row.session for row in rows], next_token)
+        page = page_of(rows, limit, params, lambda row: [row.cursor.value, row.cursor.row])
+        return Page([row.session for row in page.entries], page.next_page_token)
 
     async def update(
         self, changes: SessionRecord, mask: Collection[str], etag: str
@@ -171,11 +166,7 @@ class Sessions:
             newest_count=newest_count if cursor is None else 0,
             limit=limit + 1,
         )
-        next_token = ""
-        if len(items) > limit:
-            items = items[:limit]
-            next_token = encode_token(params, [items[-1].sequence])
-        return Page(items, next_token)
+        return page_of(items, limit, params, lambda item: [item.sequence])
 
     async def add_items(self, key: SessionKey, item_jsons: list[str]) -> list[ItemRecord]:
         items = parse_items(item_jsons, "items")
@@ -198,15 +189,10 @@ class Sessions:
 
     async def list_runs(self, key: SessionKey, *, size: int, token: str) -> Page[RunRecord]:
         limit = page_size(size)
-        cursor = decode_token(token, {"session": names.session_name(key)})
+        params = {"session": names.session_name(key)}
+        cursor = decode_token(token, params)
         after = (int(cursor[0]), str(cursor[1])) if cursor is not None else None
         runs = await self._store.list_runs(key, after=after, limit=limit + 1)
-        next_token = ""
-        if len(runs) > limit:
-            runs = runs[:limit]
-            next_token = encode_token(
-                {"session": names.session_name(key)}, [runs[-1].start_time_us, runs[-1].run_id]
-            )
         if not runs and after is None:
             await self.get(key)  # an empty first page of a missing session is NOT_FOUND
-        return Page(runs, next_token)
+        return page_of(runs, limit, params, lambda run: [run.start_time_us, run.run_id])
