@@ -32,6 +32,9 @@ class SendMessageRequest(_message.Message):
     INPUT_ITEMS_JSON_FIELD_NUMBER: _builtins.int
     WAIT_IF_BUSY_FIELD_NUMBER: _builtins.int
     MAX_TURNS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ON_DISCONNECT_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
     session: _builtins.str
     """The session, `agents/{agent}/sessions/{session}`."""
     text: _builtins.str
@@ -44,6 +47,22 @@ class SendMessageRequest(_message.Message):
     """
     max_turns: _builtins.int
     """Most model turns the run may take; 0 means the server's default (10)."""
+    request_id: _builtins.str
+    """A UUID that makes retries safe (AIP-155). A request with the id of a
+    run this session already has, and the same input, starts nothing: it
+    streams that run's events from its first one (or after
+    `after_sequence`), whether the run is still going or has ended. The
+    same id with a different input fails with INVALID_ARGUMENT (reason
+    REQUEST_ID_REUSED).
+    """
+    on_disconnect: _session_pb2.Run.DisconnectPolicy.ValueType
+    """What happens to the run when this call ends before the run does:
+    CANCEL (the default) or CONTINUE.
+    """
+    after_sequence: _builtins.int
+    """When joining a run by `request_id`, stream only the events with a
+    greater sequence. Ignored when the request starts a new run.
+    """
     def __init__(
         self,
         *,
@@ -52,10 +71,13 @@ class SendMessageRequest(_message.Message):
         input_items_json: _builtins.str = ...,
         wait_if_busy: _builtins.bool = ...,
         max_turns: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+        on_disconnect: _session_pb2.Run.DisconnectPolicy.ValueType = ...,
+        after_sequence: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "input_items_json", b"input_items_json", "text", b"text"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "input_items_json", b"input_items_json", "max_turns", b"max_turns", "session", b"session", "text", b"text", "wait_if_busy", b"wait_if_busy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "input", b"input", "input_items_json", b"input_items_json", "max_turns", b"max_turns", "on_disconnect", b"on_disconnect", "request_id", b"request_id", "session", b"session", "text", b"text", "wait_if_busy", b"wait_if_busy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_input: _TypeAlias = _typing.Literal["text", "input_items_json"]  # noqa: Y015
     _WhichOneofArgType_input: _TypeAlias = _typing.Literal["input", b"input"]  # noqa: Y015
@@ -65,8 +87,9 @@ Global___SendMessageRequest: _TypeAlias = SendMessageRequest  # noqa: Y015
 
 @_typing.final
 class SendMessageResponse(_message.Message):
-    """One event of a run. Every event carries the run's event sequence number;
-    exactly one of `run_completed`, `run_failed` and `run_cancelled` is last.
+    """One event of a run, as SendMessage and StreamRunEvents stream it. Every
+    event carries the run's event sequence number; exactly one of
+    `run_completed`, `run_failed` and `run_cancelled` is last.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -452,7 +475,9 @@ class RunCancelled(_message.Message):
     RUN_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     reason: _builtins.str
-    """Why: the caller disconnected, its deadline passed, or the server stops."""
+    """Why: "cancelled by CancelRun", "the caller disconnected" or "the
+    server is stopping".
+    """
     @_builtins.property
     def run(self) -> _session_pb2.Run:
         """The run as recorded."""

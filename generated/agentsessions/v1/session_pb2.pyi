@@ -271,7 +271,14 @@ class Run(_message.Message):
         FAILED: Run._State.ValueType  # 3
         """The run stopped on an error, given in `error`."""
         CANCELLED: Run._State.ValueType  # 4
-        """The caller went away or its deadline passed."""
+        """The run was cancelled: by CancelRun, by its caller going away (when
+        it asked for that), or by the server stopping; `cancel_reason` says
+        which.
+        """
+        QUEUED: Run._State.ValueType  # 5
+        """Waiting for the session to be free before it starts. Reserved for
+        busy-session policies; no run is in this state yet.
+        """
 
     class State(_State, metaclass=_StateEnumTypeWrapper):
         """Where a run is in its life."""
@@ -285,7 +292,70 @@ class Run(_message.Message):
     FAILED: Run.State.ValueType  # 3
     """The run stopped on an error, given in `error`."""
     CANCELLED: Run.State.ValueType  # 4
-    """The caller went away or its deadline passed."""
+    """The run was cancelled: by CancelRun, by its caller going away (when
+    it asked for that), or by the server stopping; `cancel_reason` says
+    which.
+    """
+    QUEUED: Run.State.ValueType  # 5
+    """Waiting for the session to be free before it starts. Reserved for
+    busy-session policies; no run is in this state yet.
+    """
+
+    class _CancelMode:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _CancelModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[Run._CancelMode.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        CANCEL_MODE_UNSPECIFIED: Run._CancelMode.ValueType  # 0
+        """Not set: IMMEDIATE where a mode is read."""
+        IMMEDIATE: Run._CancelMode.ValueType  # 1
+        """Stop now. The history keeps whole turns only: a model turn that had
+        not been stored is dropped.
+        """
+        AFTER_TURN: Run._CancelMode.ValueType  # 2
+        """Let the current model turn and the tool calls it made finish and be
+        stored, then stop before the next turn.
+        """
+
+    class CancelMode(_CancelMode, metaclass=_CancelModeEnumTypeWrapper):
+        """How a run is cancelled."""
+
+    CANCEL_MODE_UNSPECIFIED: Run.CancelMode.ValueType  # 0
+    """Not set: IMMEDIATE where a mode is read."""
+    IMMEDIATE: Run.CancelMode.ValueType  # 1
+    """Stop now. The history keeps whole turns only: a model turn that had
+    not been stored is dropped.
+    """
+    AFTER_TURN: Run.CancelMode.ValueType  # 2
+    """Let the current model turn and the tool calls it made finish and be
+    stored, then stop before the next turn.
+    """
+
+    class _DisconnectPolicy:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _DisconnectPolicyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[Run._DisconnectPolicy.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        DISCONNECT_POLICY_UNSPECIFIED: Run._DisconnectPolicy.ValueType  # 0
+        """Not set: CANCEL."""
+        CANCEL: Run._DisconnectPolicy.ValueType  # 1
+        """Cancel the run IMMEDIATE."""
+        CONTINUE: Run._DisconnectPolicy.ValueType  # 2
+        """The run goes on; follow it again with StreamRunEvents."""
+
+    class DisconnectPolicy(_DisconnectPolicy, metaclass=_DisconnectPolicyEnumTypeWrapper):
+        """What happens to a run when the SendMessage call that started it ends
+        before the run does (the caller disconnected or its deadline passed).
+        """
+
+    DISCONNECT_POLICY_UNSPECIFIED: Run.DisconnectPolicy.ValueType  # 0
+    """Not set: CANCEL."""
+    CANCEL: Run.DisconnectPolicy.ValueType  # 1
+    """Cancel the run IMMEDIATE."""
+    CONTINUE: Run.DisconnectPolicy.ValueType  # 2
+    """The run goes on; follow it again with StreamRunEvents."""
 
     NAME_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
@@ -294,12 +364,35 @@ class Run(_message.Message):
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
     LAST_AGENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ON_DISCONNECT_FIELD_NUMBER: _builtins.int
+    LAST_EVENT_SEQUENCE_FIELD_NUMBER: _builtins.int
+    CANCEL_MODE_FIELD_NUMBER: _builtins.int
+    CANCEL_REASON_FIELD_NUMBER: _builtins.int
+    EVENTS_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `agents/{agent}/sessions/{session}/runs/{run}`."""
     state: Global___Run.State.ValueType
     """The run's state."""
     last_agent: _builtins.str
     """The agent that answered last (another one after a handoff)."""
+    request_id: _builtins.str
+    """The `request_id` of the SendMessage that started the run; empty when it
+    had none. A SendMessage with the same id and input joins this run.
+    """
+    on_disconnect: Global___Run.DisconnectPolicy.ValueType
+    """What the run does when the call that started it ends first."""
+    last_event_sequence: _builtins.int
+    """The sequence of the run's newest event; the terminal event's once the
+    run has ended. StreamRunEvents replays events after any sequence up to
+    this one.
+    """
+    cancel_mode: Global___Run.CancelMode.ValueType
+    """How cancellation was asked for; unset when it never was."""
+    cancel_reason: _builtins.str
+    """Why the run was cancelled (or is being cancelled): "cancelled by
+    CancelRun", "the caller disconnected", "the server is stopping".
+    """
     @_builtins.property
     def usage(self) -> Global___Usage:
         """Tokens and model requests the run used."""
@@ -316,6 +409,12 @@ class Run(_message.Message):
     def end_time(self) -> _timestamp_pb2.Timestamp:
         """When the run ended; unset while RUNNING."""
 
+    @_builtins.property
+    def events_expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the run's events will be deleted; set once the run has ended.
+        StreamRunEvents after that answers OUT_OF_RANGE (reason EVENTS_EXPIRED).
+        """
+
     def __init__(
         self,
         *,
@@ -326,10 +425,16 @@ class Run(_message.Message):
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
         last_agent: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        on_disconnect: Global___Run.DisconnectPolicy.ValueType = ...,
+        last_event_sequence: _builtins.int = ...,
+        cancel_mode: Global___Run.CancelMode.ValueType = ...,
+        cancel_reason: _builtins.str = ...,
+        events_expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "error", b"error", "start_time", b"start_time", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "error", b"error", "events_expire_time", b"events_expire_time", "start_time", b"start_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "error", b"error", "last_agent", b"last_agent", "name", b"name", "start_time", b"start_time", "state", b"state", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_mode", b"cancel_mode", "cancel_reason", b"cancel_reason", "end_time", b"end_time", "error", b"error", "events_expire_time", b"events_expire_time", "last_agent", b"last_agent", "last_event_sequence", b"last_event_sequence", "name", b"name", "on_disconnect", b"on_disconnect", "request_id", b"request_id", "start_time", b"start_time", "state", b"state", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -506,6 +506,60 @@ class ListRunsResponse(_message.Message):
 Global___ListRunsResponse: _TypeAlias = ListRunsResponse  # noqa: Y015
 
 @_typing.final
+class StreamRunEventsRequest(_message.Message):
+    """Request for `StreamRunEvents`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The run, `agents/{agent}/sessions/{session}/runs/{run}`."""
+    after_sequence: _builtins.int
+    """Stream the events with a greater sequence; 0 streams them all. At most
+    the run's `last_event_sequence`.
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        after_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamRunEventsRequest: _TypeAlias = StreamRunEventsRequest  # noqa: Y015
+
+@_typing.final
+class CancelRunRequest(_message.Message):
+    """Request for `CancelRun`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The run, `agents/{agent}/sessions/{session}/runs/{run}`."""
+    mode: _session_pb2.Run.CancelMode.ValueType
+    """IMMEDIATE (the default) or AFTER_TURN."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        mode: _session_pb2.Run.CancelMode.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRunRequest: _TypeAlias = CancelRunRequest  # noqa: Y015
+
+@_typing.final
 class CompactSessionRequest(_message.Message):
     """Request for `CompactSession`."""
 

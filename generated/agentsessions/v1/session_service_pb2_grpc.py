@@ -70,6 +70,16 @@ class SessionServiceStub:
                 request_serializer=agentsessions_dot_v1_dot_events__pb2.SendMessageRequest.SerializeToString,
                 response_deserializer=agentsessions_dot_v1_dot_events__pb2.SendMessageResponse.FromString,
                 _registered_method=True)
+        self.StreamRunEvents = channel.unary_stream(
+                '/agentsessions.v1.SessionService/StreamRunEvents',
+                request_serializer=agentsessions_dot_v1_dot_session__service__pb2.StreamRunEventsRequest.SerializeToString,
+                response_deserializer=agentsessions_dot_v1_dot_events__pb2.SendMessageResponse.FromString,
+                _registered_method=True)
+        self.CancelRun = channel.unary_unary(
+                '/agentsessions.v1.SessionService/CancelRun',
+                request_serializer=agentsessions_dot_v1_dot_session__service__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=agentsessions_dot_v1_dot_session__pb2.Run.FromString,
+                _registered_method=True)
         self.ListItems = channel.unary_unary(
                 '/agentsessions.v1.SessionService/ListItems',
                 request_serializer=agentsessions_dot_v1_dot_session__service__pb2.ListItemsRequest.SerializeToString,
@@ -155,8 +165,33 @@ class SessionServiceServicer:
 
     def SendMessage(self, request, context):
         """Sends a message to the session's agent and streams the run's events.
-        Exactly one terminal event (completed, failed or cancelled) ends the
-        stream. A request that is invalid before the run starts fails the call.
+        The run is a resource of its own: the call starts it (or joins the run
+        its `request_id` started) and follows its event log. Exactly one
+        terminal event (completed, failed or cancelled) ends the stream. A
+        request that is invalid before the run starts fails the call; a busy
+        session fails with ABORTED (reason SESSION_BUSY).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamRunEvents(self, request, context):
+        """Streams a run's events with a sequence greater than `after_sequence`
+        from its event log, then follows the run, wherever it executes, until
+        its terminal event. For a run that has ended it replays and ends. Every
+        event after the position comes once, in order, or the call fails:
+        events deleted after the retention period give OUT_OF_RANGE (reason
+        EVENTS_EXPIRED), never a gap.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRun(self, request, context):
+        """Cancels a run (AIP-136 custom method) and returns it. IMMEDIATE stops
+        it now; AFTER_TURN lets the current model turn and its tool calls
+        finish and be stored first. Waits, within the call's deadline, for the
+        run to end; a run that has already ended is returned unchanged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -262,6 +297,16 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.SendMessage,
                     request_deserializer=agentsessions_dot_v1_dot_events__pb2.SendMessageRequest.FromString,
                     response_serializer=agentsessions_dot_v1_dot_events__pb2.SendMessageResponse.SerializeToString,
+            ),
+            'StreamRunEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamRunEvents,
+                    request_deserializer=agentsessions_dot_v1_dot_session__service__pb2.StreamRunEventsRequest.FromString,
+                    response_serializer=agentsessions_dot_v1_dot_events__pb2.SendMessageResponse.SerializeToString,
+            ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=agentsessions_dot_v1_dot_session__service__pb2.CancelRunRequest.FromString,
+                    response_serializer=agentsessions_dot_v1_dot_session__pb2.Run.SerializeToString,
             ),
             'ListItems': grpc.unary_unary_rpc_method_handler(
                     servicer.ListItems,
@@ -469,6 +514,60 @@ class SessionService:
             '/agentsessions.v1.SessionService/SendMessage',
             agentsessions_dot_v1_dot_events__pb2.SendMessageRequest.SerializeToString,
             agentsessions_dot_v1_dot_events__pb2.SendMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamRunEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/agentsessions.v1.SessionService/StreamRunEvents',
+            agentsessions_dot_v1_dot_session__service__pb2.StreamRunEventsRequest.SerializeToString,
+            agentsessions_dot_v1_dot_events__pb2.SendMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentsessions.v1.SessionService/CancelRun',
+            agentsessions_dot_v1_dot_session__service__pb2.CancelRunRequest.SerializeToString,
+            agentsessions_dot_v1_dot_session__pb2.Run.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,8 +51,25 @@ class SessionServiceStub:
     """Deletes a session with its items and runs."""
     SendMessage: _grpc.UnaryStreamMultiCallable[_events_pb2.SendMessageRequest, _events_pb2.SendMessageResponse]
     """Sends a message to the session's agent and streams the run's events.
-    Exactly one terminal event (completed, failed or cancelled) ends the
-    stream. A request that is invalid before the run starts fails the call.
+    The run is a resource of its own: the call starts it (or joins the run
+    its `request_id` started) and follows its event log. Exactly one
+    terminal event (completed, failed or cancelled) ends the stream. A
+    request that is invalid before the run starts fails the call; a busy
+    session fails with ABORTED (reason SESSION_BUSY).
+    """
+    StreamRunEvents: _grpc.UnaryStreamMultiCallable[_session_service_pb2.StreamRunEventsRequest, _events_pb2.SendMessageResponse]
+    """Streams a run's events with a sequence greater than `after_sequence`
+    from its event log, then follows the run, wherever it executes, until
+    its terminal event. For a run that has ended it replays and ends. Every
+    event after the position comes once, in order, or the call fails:
+    events deleted after the retention period give OUT_OF_RANGE (reason
+    EVENTS_EXPIRED), never a gap.
+    """
+    CancelRun: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.CancelRunRequest, _session_pb2.Run]
+    """Cancels a run (AIP-136 custom method) and returns it. IMMEDIATE stops
+    it now; AFTER_TURN lets the current model turn and its tool calls
+    finish and be stored first. Waits, within the call's deadline, for the
+    run to end; a run that has already ended is returned unchanged.
     """
     ListItems: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.ListItemsRequest, _session_service_pb2.ListItemsResponse]
     """Lists a session's history in chronological order."""
@@ -105,8 +122,25 @@ class SessionServiceAsyncStub(SessionServiceStub):
     """Deletes a session with its items and runs."""
     SendMessage: _aio.UnaryStreamMultiCallable[_events_pb2.SendMessageRequest, _events_pb2.SendMessageResponse]  # type: ignore[assignment]
     """Sends a message to the session's agent and streams the run's events.
-    Exactly one terminal event (completed, failed or cancelled) ends the
-    stream. A request that is invalid before the run starts fails the call.
+    The run is a resource of its own: the call starts it (or joins the run
+    its `request_id` started) and follows its event log. Exactly one
+    terminal event (completed, failed or cancelled) ends the stream. A
+    request that is invalid before the run starts fails the call; a busy
+    session fails with ABORTED (reason SESSION_BUSY).
+    """
+    StreamRunEvents: _aio.UnaryStreamMultiCallable[_session_service_pb2.StreamRunEventsRequest, _events_pb2.SendMessageResponse]  # type: ignore[assignment]
+    """Streams a run's events with a sequence greater than `after_sequence`
+    from its event log, then follows the run, wherever it executes, until
+    its terminal event. For a run that has ended it replays and ends. Every
+    event after the position comes once, in order, or the call fails:
+    events deleted after the retention period give OUT_OF_RANGE (reason
+    EVENTS_EXPIRED), never a gap.
+    """
+    CancelRun: _aio.UnaryUnaryMultiCallable[_session_service_pb2.CancelRunRequest, _session_pb2.Run]  # type: ignore[assignment]
+    """Cancels a run (AIP-136 custom method) and returns it. IMMEDIATE stops
+    it now; AFTER_TURN lets the current model turn and its tool calls
+    finish and be stored first. Waits, within the call's deadline, for the
+    run to end; a run that has already ended is returned unchanged.
     """
     ListItems: _aio.UnaryUnaryMultiCallable[_session_service_pb2.ListItemsRequest, _session_service_pb2.ListItemsResponse]  # type: ignore[assignment]
     """Lists a session's history in chronological order."""
@@ -192,8 +226,37 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_events_pb2.SendMessageResponse], _abc.AsyncIterator[_events_pb2.SendMessageResponse]]:
         """Sends a message to the session's agent and streams the run's events.
-        Exactly one terminal event (completed, failed or cancelled) ends the
-        stream. A request that is invalid before the run starts fails the call.
+        The run is a resource of its own: the call starts it (or joins the run
+        its `request_id` started) and follows its event log. Exactly one
+        terminal event (completed, failed or cancelled) ends the stream. A
+        request that is invalid before the run starts fails the call; a busy
+        session fails with ABORTED (reason SESSION_BUSY).
+        """
+
+    @_abc_1.abstractmethod
+    def StreamRunEvents(
+        self,
+        request: _session_service_pb2.StreamRunEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_events_pb2.SendMessageResponse], _abc.AsyncIterator[_events_pb2.SendMessageResponse]]:
+        """Streams a run's events with a sequence greater than `after_sequence`
+        from its event log, then follows the run, wherever it executes, until
+        its terminal event. For a run that has ended it replays and ends. Every
+        event after the position comes once, in order, or the call fails:
+        events deleted after the retention period give OUT_OF_RANGE (reason
+        EVENTS_EXPIRED), never a gap.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelRun(
+        self,
+        request: _session_service_pb2.CancelRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_pb2.Run, _abc.Awaitable[_session_pb2.Run]]:
+        """Cancels a run (AIP-136 custom method) and returns it. IMMEDIATE stops
+        it now; AFTER_TURN lets the current model turn and its tool calls
+        finish and be stored first. Waits, within the call's deadline, for the
+        run to end; a run that has already ended is returned unchanged.
         """
 
     @_abc_1.abstractmethod
