@@ -31,6 +31,13 @@ class Config:
     # Seconds in-flight calls get to finish on SIGTERM before they are cancelled.
     grace_seconds: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
+    # Server processes sharing the port (SO_REUSEPORT) and the database; 1 serves in-process.
+    workers: int = 1
+    # A run's lease on its session: renewed while the run lives; a lease not renewed for this
+    # long means its process died, and the run is finished as interrupted.
+    lease_seconds: float = 10.0
+    # How long a finished run's events stay readable by StreamRunEvents.
+    event_retention_seconds: float = 3600.0
     log_level: str = "INFO"
     # Creates `agents/default` (model `echo`) at start-up so a new server answers at once.
     create_default_agent: bool = True
@@ -81,4 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--db", help="SQLite database file (default ./agentsessions.db)")
     parser.add_argument("--config", help="TOML configuration file")
+    parser.add_argument(
+        "--workers", type=int, help="server processes sharing the port and database (default 1)"
+    )
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING or ERROR")
