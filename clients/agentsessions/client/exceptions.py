@@ -90,6 +90,11 @@ class InvalidArgument(AgentSessionsError):
     code = grpc.StatusCode.INVALID_ARGUMENT
 
 
+class RequestIdReused(InvalidArgument):
+    """A SendMessage `request_id` already started a run with another input
+    (reason REQUEST_ID_REUSED): use a new id for a new message."""
+
+
 class NotFound(AgentSessionsError):
     """The named resource does not exist (or belongs to someone else)."""
 
@@ -122,6 +127,11 @@ class OutOfRange(AgentSessionsError):
     """A value is past the valid range, e.g. a stale page token."""
 
     code = grpc.StatusCode.OUT_OF_RANGE
+
+
+class EventsExpired(OutOfRange):
+    """A run's events were deleted after their retention period (reason EVENTS_EXPIRED):
+    the run can still be read with GetRun, its history with ListItems."""
 
 
 class Unauthenticated(AgentSessionsError):
@@ -178,6 +188,13 @@ class Unknown(AgentSessionsError):
     code = grpc.StatusCode.UNKNOWN
 
 
+class EventsMissing(Unknown):
+    """A run's event stream skipped a sequence number (reason EVENTS_MISSING, code
+    DATA_LOSS): the client raises it rather than hand on a stream with a gap."""
+
+    code = grpc.StatusCode.DATA_LOSS
+
+
 _BY_CODE: dict[grpc.StatusCode, type[AgentSessionsError]] = {
     cls.code: cls
     for cls in (
@@ -197,6 +214,12 @@ _BY_CODE: dict[grpc.StatusCode, type[AgentSessionsError]] = {
         Internal,
         Unknown,
     )
+}
+# Reasons with an exception of their own, below their code's.
+_BY_REASON: dict[tuple[type[AgentSessionsError], str], type[AgentSessionsError]] = {
+    (Aborted, "SESSION_BUSY"): SessionBusy,
+    (InvalidArgument, "REQUEST_ID_REUSED"): RequestIdReused,
+    (OutOfRange, "EVENTS_EXPIRED"): EventsExpired,
 }
 _BY_NUMBER: dict[int, grpc.StatusCode] = {code.value[0]: code for code in grpc.StatusCode}
 
@@ -223,8 +246,7 @@ def _build(code: grpc.StatusCode, text: str, details: list[ProtoMessage]) -> Age
                 FieldViolation(v.field, v.description) for v in detail.field_violations
             )
     cls = _BY_CODE.get(code, Unknown)
-    if cls is Aborted and reason == "SESSION_BUSY":
-        cls = SessionBusy
+    cls = _BY_REASON.get((cls, reason), cls)
     return cls(
         text,
         code=code,
