@@ -24,6 +24,7 @@ SERVICES = [
     session_service_pb2.DESCRIPTOR.services_by_name["SessionService"],
 ]
 RPCS = [method.name for service in SERVICES for method in service.methods]
+STREAMING = {"SendMessage", "StreamRunEvents"}
 
 
 def snake(name: str) -> str:
@@ -31,20 +32,20 @@ def snake(name: str) -> str:
 
 
 def test_the_services_have_the_rpcs_this_suite_expects() -> None:
-    assert len(RPCS) == 19
-    assert "SendMessage" in RPCS
+    assert len(RPCS) == 21
+    assert STREAMING | {"CancelRun"} <= set(RPCS)
 
 
 @pytest.mark.parametrize("rpc", RPCS)
 def test_every_rpc_has_an_async_and_a_sync_method(rpc: str) -> None:
     async_method = getattr(AsyncClient, snake(rpc))
     sync_method = getattr(Client, snake(rpc))
-    streaming = rpc == "SendMessage"
+    streaming = rpc in STREAMING
     assert inspect.iscoroutinefunction(async_method) is not streaming
     assert not inspect.iscoroutinefunction(sync_method)
     async_params = inspect.signature(async_method).parameters
     assert list(async_params) == list(inspect.signature(sync_method).parameters)
-    for keyword in ("timeout", "metadata") + (() if streaming else ("retry",)):
+    for keyword in ("timeout", "metadata") + (("resume",) if streaming else ("retry",)):
         assert async_params[keyword].kind is inspect.Parameter.KEYWORD_ONLY
 
 
@@ -54,9 +55,12 @@ def test_every_rpc_has_a_default_deadline(rpc: str) -> None:
 
 
 def test_only_calls_safe_to_repeat_are_retried() -> None:
-    never = {"DeleteAgent", "DeleteSession", "SendMessage", "AddItems", "PopItem"}
+    never = {"DeleteAgent", "DeleteSession", "AddItems", "PopItem"}
     never |= {"CompactSession", "BatchDeleteSessions"}
+    # Streams are not repeated as a whole: they are resumed after the last event received.
+    never |= STREAMING
     assert {rpc for rpc in RPCS if METHOD_DEFAULTS[rpc].retry is None} == never
+    assert {rpc for rpc in RPCS if METHOD_DEFAULTS[rpc].resume is not None} == STREAMING
 
 
 def test_name_helpers_round_trip() -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agentsessions.client._channel import ChannelOptions, tls_credentials
-from agentsessions.client._defaults import DEFAULT, METHOD_DEFAULTS, MethodDefaults, Retry
+from agentsessions.client._defaults import (
+    DEFAULT,
+    DEFAULT_RESUME,
+    METHOD_DEFAULTS,
+    MethodDefaults,
+    Retry,
+)
 from agentsessions.client._stream import AsyncMessageStream, MessageStream
 from agentsessions.client.async_client import AsyncClient
 from agentsessions.client.client import Client
@@ -15,6 +21,8 @@ from agentsessions.client.exceptions import (
     AlreadyExists,
     Cancelled,
     DeadlineExceeded,
+    EventsExpired,
+    EventsMissing,
     FailedPrecondition,
     FieldViolation,
     Internal,
@@ -22,6 +30,7 @@ from agentsessions.client.exceptions import (
     NotFound,
     OutOfRange,
     PermissionDenied,
+    RequestIdReused,
     ResourceExhausted,
     SessionBusy,
     Unauthenticated,
@@ -46,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_AGENTS",
     "DEFAULT",
+    "DEFAULT_RESUME",
     "METHOD_DEFAULTS",
     "Aborted",
     "AgentSessionsError",
@@ -57,6 +67,8 @@ __all__ = [
     "ChannelOptions",
     "Client",
     "DeadlineExceeded",
+    "EventsExpired",
+    "EventsMissing",
     "FailedPrecondition",
     "FieldViolation",
     "Internal",
@@ -68,6 +80,7 @@ __all__ = [
     "Pager",
     "PermissionDenied",
     "RemoteSession",
+    "RequestIdReused",
     "ResourceExhausted",
     "Retry",
     "SessionBusy",

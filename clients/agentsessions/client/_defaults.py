@@ -1,4 +1,5 @@
-"""One table of per-method defaults: the deadline of each RPC and whether it is retried."""
+"""One table of per-method defaults: the deadline of each RPC, whether it is retried, and
+how a broken event stream is resumed."""
 
 from __future__ import annotations
 
@@ -48,12 +49,27 @@ DEFAULT_RETRY = Retry()
 RetryArg = Retry | None | _Default
 
 
+# A run's event stream that breaks with UNAVAILABLE (a server restart, a dropped
+# connection) is followed again from the last event received: waits of 0.2 s, growing
+# to 2 s, for at most 10 attempts in a row that bring no new event (about 15 s of a
+# server being away); every event that arrives starts the count again.
+DEFAULT_RESUME = Retry(initial=0.2, maximum=2.0, multiplier=2.0, max_attempts=10)
+
+
 @dataclass(frozen=True, slots=True)
 class MethodDefaults:
-    """A method's default deadline (seconds, covering all attempts) and retry policy."""
+    """A method's default deadline (seconds, covering all attempts), retry and resume policy.
+
+    Attributes:
+        timeout: the deadline of the whole call, retries and resumptions included.
+        retry: how a unary call is repeated on UNAVAILABLE; None: never.
+        resume: how a streaming call that broke with UNAVAILABLE is resumed from the
+            last event it received, without a duplicate or a gap; None: never.
+    """
 
     timeout: float
     retry: Retry | None
+    resume: Retry | None = None
 
 
 _READ = MethodDefaults(timeout=30.0, retry=DEFAULT_RETRY)
@@ -77,8 +93,16 @@ METHOD_DEFAULTS: dict[str, MethodDefaults] = {
     "DeleteSession": _ONCE,
     # All or nothing, but a repeat after a lost reply would fail with NOT_FOUND.
     "BatchDeleteSessions": _ONCE,
-    # A run may take many model turns; the stream is never replayed.
-    "SendMessage": MethodDefaults(timeout=600.0, retry=NO_RETRY),
+    # A run may take many model turns. The call is not repeated as a whole; a stream that
+    # breaks is resumed instead: with StreamRunEvents after the last event received once
+    # the run has started, else with SendMessage again under the same request_id, which
+    # joins the run the first attempt may have started rather than starting a second one.
+    "SendMessage": MethodDefaults(timeout=600.0, retry=NO_RETRY, resume=DEFAULT_RESUME),
+    # Replays a run's stored events and follows it: resumed after the last event received.
+    "StreamRunEvents": MethodDefaults(timeout=600.0, retry=NO_RETRY, resume=DEFAULT_RESUME),
+    # Idempotent: cancelling a run that has ended returns it unchanged. It waits for the
+    # run to end, an AFTER_TURN cancel for the current model turn.
+    "CancelRun": MethodDefaults(timeout=120.0, retry=DEFAULT_RETRY),
     "ListItems": _READ,
     "AddItems": _ONCE,
     "PopItem": _ONCE,

@@ -31,6 +31,17 @@ def resolve(method: str, timeout: TimeoutArg, retry: RetryArg) -> tuple[float | 
     )
 
 
+def resolve_stream(
+    method: str, timeout: TimeoutArg, resume: RetryArg
+) -> tuple[float | None, Retry | None]:
+    """The effective timeout and resume policy of one streaming call."""
+    defaults = METHOD_DEFAULTS[method]
+    return (
+        defaults.timeout if timeout is DEFAULT else timeout,
+        defaults.resume if resume is DEFAULT else resume,
+    )
+
+
 class _Attempts:
     """The schedule of attempts of one call: waits with jitter, bounded by the deadline."""
 

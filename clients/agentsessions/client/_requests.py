@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from agentsessions.v1 import agent_pb2, events_pb2, session_pb2
 from agentsessions.v1 import session_service_pb2 as ss
@@ -19,6 +19,10 @@ SessionLike = session_pb2.Session | Mapping[str, Any]
 # An SDK item as a dict, its JSON text, or an Item message whose item_json is read.
 ItemLike = session_pb2.Item | Mapping[str, Any] | str
 MaskLike = field_mask_pb2.FieldMask | Iterable[str]
+# A Run.CancelMode value, or its name in any case: "immediate", "after_turn".
+CancelModeLike: TypeAlias = "session_pb2.Run.CancelMode.ValueType | str"
+# A Run.DisconnectPolicy value, or its name in any case: "cancel", "continue".
+DisconnectLike: TypeAlias = "session_pb2.Run.DisconnectPolicy.ValueType | str"
 
 
 def to_message(value: MessageT | Mapping[str, Any], message_type: type[MessageT]) -> MessageT:
@@ -84,18 +88,53 @@ def add_items(parent: str, items: Sequence[ItemLike]) -> ss.AddItemsRequest:
     )
 
 
+def _enum_name(value: str) -> str:
+    return value.strip().upper().replace("-", "_")
+
+
+def cancel_mode(mode: CancelModeLike) -> session_pb2.Run.CancelMode.ValueType:
+    """A Run.CancelMode from the enum or a name such as "after_turn"."""
+    if not isinstance(mode, str):
+        return mode
+    try:
+        return session_pb2.Run.CancelMode.Value(_enum_name(mode))
+    except ValueError:
+        raise ValueError(f"unknown cancel mode {mode!r}: immediate or after_turn") from None
+
+
+def disconnect_policy(policy: DisconnectLike) -> session_pb2.Run.DisconnectPolicy.ValueType:
+    """A Run.DisconnectPolicy from the enum or a name such as "continue"."""
+    if not isinstance(policy, str):
+        return policy
+    try:
+        return session_pb2.Run.DisconnectPolicy.Value(_enum_name(policy))
+    except ValueError:
+        raise ValueError(f"unknown disconnect policy {policy!r}: cancel or continue") from None
+
+
 def send_message(
     session: str,
     text: str | None,
     input_items: Sequence[Mapping[str, Any]] | None,
     wait_if_busy: bool,
     max_turns: int,
+    request_id: str | None = None,
+    on_disconnect: DisconnectLike | None = None,
+    after_sequence: int = 0,
 ) -> events_pb2.SendMessageRequest:
     if (text is None) == (input_items is None):
         raise ValueError("send_message needs exactly one of text and input_items")
     request = events_pb2.SendMessageRequest(
-        session=session, wait_if_busy=wait_if_busy, max_turns=max_turns
+        session=session,
+        wait_if_busy=wait_if_busy,
+        max_turns=max_turns,
+        # One id per call, kept by every attempt and resumption of it: a repeat joins
+        # the run the call started instead of starting another.
+        request_id=request_id or str(uuid.uuid4()),
+        after_sequence=after_sequence,
     )
+    if on_disconnect is not None:
+        request.on_disconnect = disconnect_policy(on_disconnect)
     if text is not None:
         request.text = text
     else:

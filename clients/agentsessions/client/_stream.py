@@ -1,41 +1,106 @@
-"""MessageStream: the events of one SendMessage call, with a helper for the final text."""
+"""MessageStream: the events of one run, as SendMessage or StreamRunEvents streams them.
+
+A stream keeps its place in the run's event log (the run's name and the sequence of the
+last event it handed on), so a call that breaks with UNAVAILABLE is resumed from there:
+with StreamRunEvents once the run is known, else by sending the same SendMessage again,
+whose request_id joins the run the first attempt may have started. Sequences are dense;
+an event already handed on is dropped, and a skipped one raises EventsMissing.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
 import grpc
+from agentsessions.client._defaults import Retry
 from agentsessions.client.exceptions import (
     AgentSessionsError,
     Cancelled,
+    EventsMissing,
     from_rpc_error,
     from_status,
 )
 from agentsessions.v1 import events_pb2
+from agentsessions.v1 import session_service_pb2 as ss
 
 Event = events_pb2.SendMessageResponse
+StreamRequest = events_pb2.SendMessageRequest | ss.StreamRunEventsRequest
+# Opens one streaming call for a request, with the seconds it may take (None: no deadline).
+Opener = Callable[[StreamRequest, float | None], Any]
 _TERMINAL = ("run_completed", "run_failed", "run_cancelled")
 
 
-class _Progress:
-    """What the events seen so far say about the run."""
+def opener(stub: Any, metadata: Sequence[tuple[str, str]]) -> Opener:
+    """Opens SendMessage or StreamRunEvents calls on a SessionService stub (aio or blocking)."""
 
-    def __init__(self) -> None:
+    def open_call(request: StreamRequest, timeout: float | None) -> Any:
+        if isinstance(request, events_pb2.SendMessageRequest):
+            return stub.SendMessage(request, timeout=timeout, metadata=metadata)
+        return stub.StreamRunEvents(request, timeout=timeout, metadata=metadata)
+
+    return open_call
+
+
+def _terminal_run(event: Event) -> str:
+    kind = event.WhichOneof("event")
+    if kind == "run_completed":
+        return event.run_completed.run.name
+    if kind == "run_failed":
+        return event.run_failed.run.name
+    if kind == "run_cancelled":
+        return event.run_cancelled.run.name
+    return ""
+
+
+class _Progress:
+    """What the events seen so far say about the run, and where the stream stands in it."""
+
+    def __init__(self, request: StreamRequest) -> None:
+        self.request_id = ""
         self.run = ""
+        if isinstance(request, events_pb2.SendMessageRequest):
+            self.request_id = request.request_id
+        else:
+            self.run = request.name
+        self.last_sequence = request.after_sequence
+        # SendMessage ignores after_sequence when it starts a new run: its events begin at 1.
+        self._may_start_over = isinstance(request, events_pb2.SendMessageRequest)
         self.text = ""
         self.terminal: Event | None = None
 
-    def see(self, event: Event) -> None:
+    def see(self, event: Event) -> bool:
+        """Takes in the next event; False for one already handed on.
+
+        Raises:
+            EventsMissing: the event's sequence skips over one never received.
+        """
         kind = event.WhichOneof("event")
+        if self._may_start_over and kind == "run_started" and event.sequence == 1:
+            self.last_sequence = 0
+        self._may_start_over = False
+        if event.sequence <= self.last_sequence:
+            return False
+        if event.sequence != self.last_sequence + 1:
+            raise EventsMissing(
+                f"run {self.run or '?'}: event {event.sequence} came after event "
+                f"{self.last_sequence}; {event.sequence - self.last_sequence - 1} missing",
+                reason="EVENTS_MISSING",
+                metadata={"run": self.run, "last_sequence": str(self.last_sequence)},
+            )
+        self.last_sequence = event.sequence
         if kind == "run_started":
             self.run = event.run_started.run
         elif kind == "text_delta":
             self.text += event.text_delta.delta
         elif kind in _TERMINAL:
             self.terminal = event
+            self.run = self.run or _terminal_run(event)
+        return True
 
     def final_text(self) -> str:
         """The run's final output, or the exception for a run that did not complete."""
@@ -55,8 +120,121 @@ class _Progress:
         return event.run_completed.final_output
 
 
-class AsyncMessageStream:
+class _Resumption:
+    """When and how a broken call is opened again: backoff with jitter, within the deadline.
+
+    The waits start over whenever an event arrives, so `policy.max_attempts` bounds the
+    attempts in a row that bring nothing new, not the resumptions of a long run.
+    """
+
+    def __init__(self, request: StreamRequest, timeout: float | None, policy: Retry | None) -> None:
+        self._request = request
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._policy = policy
+        self._delays = iter(policy.delays() if policy is not None else ())
+        self.count = 0
+
+    def remaining(self) -> float | None:
+        if self._deadline is None:
+            return None
+        return max(self._deadline - time.monotonic(), 0.0)
+
+    def progressed(self) -> None:
+        if self._policy is not None:
+            self._delays = iter(self._policy.delays())
+
+    def next_delay(self, error: grpc.RpcError, progress: _Progress) -> float | None:
+        """How long to wait before resuming, or None to give up with `error`."""
+        call: Any = error
+        if call.code() != grpc.StatusCode.UNAVAILABLE or progress.terminal is not None:
+            return None
+        delay = next(self._delays, None)
+        if delay is None:
+            return None
+        delay = random.uniform(delay / 2, delay)
+        remaining = self.remaining()
+        if remaining is not None and remaining <= delay:
+            return None
+        return delay
+
+    def next_request(self, progress: _Progress) -> StreamRequest:
+        """StreamRunEvents after the last event once the run is known, else SendMessage again."""
+        self.count += 1
+        after = progress.last_sequence
+        if progress.run or not isinstance(self._request, events_pb2.SendMessageRequest):
+            return ss.StreamRunEventsRequest(name=progress.run, after_sequence=after)
+        again = events_pb2.SendMessageRequest()
+        again.CopyFrom(self._request)
+        again.after_sequence = after
+        return again
+
+
+class _StreamBase:
+    """What both streams share: the request, the progress and the resumption schedule."""
+
+    def __init__(
+        self, open_call: Opener, request: StreamRequest, timeout: float | None, resume: Retry | None
+    ) -> None:
+        self._open = open_call
+        self._progress = _Progress(request)
+        self._resumption = _Resumption(request, timeout, resume)
+        self._cancelled = False
+        self._call = open_call(request, self._resumption.remaining())
+
+    @property
+    def run(self) -> str:
+        """The run's resource name, once known ("" before run_started on SendMessage)."""
+        return self._progress.run
+
+    @property
+    def request_id(self) -> str:
+        """The SendMessage's request_id (generated when not given); "" for StreamRunEvents."""
+        return self._progress.request_id
+
+    @property
+    def last_sequence(self) -> int:
+        """The sequence of the last event handed on (the starting position before any)."""
+        return self._progress.last_sequence
+
+    @property
+    def text(self) -> str:
+        """The assistant text received so far."""
+        return self._progress.text
+
+    @property
+    def terminal_event(self) -> Event | None:
+        """The last event (completed, failed or cancelled), once received."""
+        return self._progress.terminal
+
+    @property
+    def resumptions(self) -> int:
+        """How many times the stream was opened again after a broken call."""
+        return self._resumption.count
+
+    def _take(self, event: Event) -> bool:
+        """Whether to hand `event` on; a gap ends the call and raises EventsMissing."""
+        try:
+            fresh = self._progress.see(event)
+        except EventsMissing:
+            self._call.cancel()
+            raise
+        if fresh:
+            self._resumption.progressed()
+        return fresh
+
+    def _reopen(self) -> None:
+        if self._cancelled:
+            raise Cancelled("the call was cancelled by the client")
+        request = self._resumption.next_request(self._progress)
+        self._call = self._open(request, self._resumption.remaining())
+
+
+class AsyncMessageStream(_StreamBase):
     """The events of a run as they arrive; `async for event in stream`.
+
+    SendMessage and StreamRunEvents both return one. A call that breaks with
+    UNAVAILABLE is resumed from the last event received (see `METHOD_DEFAULTS`,
+    `resume`), never handing on an event twice or skipping one.
 
     Example:
         >>> stream = client.send_message(session, text="hi")  # doctest: +SKIP
@@ -66,41 +244,43 @@ class AsyncMessageStream:
 
     Attributes:
         run: the run's resource name, once the run has started.
+        request_id: the SendMessage's request_id; "" for StreamRunEvents.
+        last_sequence: the sequence of the last event received.
         text: the assistant text received so far.
         terminal_event: the last event (completed, failed or cancelled), once received.
+        resumptions: how many times a broken call was resumed.
     """
 
-    def __init__(self, call: Any) -> None:
-        self._call = call
-        self._cancelled = False
-        self._progress = _Progress()
+    def __init__(
+        self,
+        open_call: Opener,
+        request: StreamRequest,
+        *,
+        timeout: float | None,
+        resume: Retry | None,
+    ) -> None:
+        super().__init__(open_call, request, timeout, resume)
         self._events = self._read()
 
-    @property
-    def run(self) -> str:
-        return self._progress.run
-
-    @property
-    def text(self) -> str:
-        return self._progress.text
-
-    @property
-    def terminal_event(self) -> Event | None:
-        return self._progress.terminal
-
     async def _read(self) -> AsyncIterator[Event]:
-        try:
-            async for event in self._call:
-                self._progress.see(event)
-                yield event
-        except grpc.aio.AioRpcError as error:
-            raise from_rpc_error(error) from error
-        except asyncio.CancelledError:
-            # grpc.aio reports a call cancelled by cancel() as a cancelled task; only a
-            # cancelled task should look like one.
-            if not self._cancelled:
-                raise
-            raise Cancelled("the call was cancelled by the client") from None
+        while True:
+            try:
+                async for event in self._call:
+                    if self._take(event):
+                        yield event
+                return
+            except grpc.aio.AioRpcError as error:
+                delay = self._resumption.next_delay(error, self._progress)
+                if delay is None or self._cancelled:
+                    raise from_rpc_error(error) from error
+            except asyncio.CancelledError:
+                # grpc.aio reports a call cancelled by cancel() as a cancelled task; only a
+                # cancelled task should look like one.
+                if not self._cancelled:
+                    raise
+                raise Cancelled("the call was cancelled by the client") from None
+            await asyncio.sleep(delay)
+            self._reopen()
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._events
@@ -117,7 +297,8 @@ class AsyncMessageStream:
         return self._progress.final_text()
 
     def cancel(self) -> None:
-        """Cancels the call; the server cancels the run and records it as cancelled."""
+        """Cancels the call. The server cancels the run when this SendMessage started it
+        with on_disconnect CANCEL (the default); otherwise the run goes on (`cancel_run`)."""
         self._cancelled = True
         self._call.cancel()
 
@@ -134,39 +315,44 @@ class AsyncMessageStream:
             self.cancel()
 
 
-class MessageStream:
+class MessageStream(_StreamBase):
     """The events of a run as they arrive, on a blocking channel; `for event in stream`.
+
+    The same resumption as `AsyncMessageStream`.
 
     Attributes:
         run: the run's resource name, once the run has started.
+        request_id: the SendMessage's request_id; "" for StreamRunEvents.
+        last_sequence: the sequence of the last event received.
         text: the assistant text received so far.
         terminal_event: the last event (completed, failed or cancelled), once received.
+        resumptions: how many times a broken call was resumed.
     """
 
-    def __init__(self, call: Any) -> None:
-        self._call = call
-        self._progress = _Progress()
+    def __init__(
+        self,
+        open_call: Opener,
+        request: StreamRequest,
+        *,
+        timeout: float | None,
+        resume: Retry | None,
+    ) -> None:
+        super().__init__(open_call, request, timeout, resume)
         self._events = self._read()
 
-    @property
-    def run(self) -> str:
-        return self._progress.run
-
-    @property
-    def text(self) -> str:
-        return self._progress.text
-
-    @property
-    def terminal_event(self) -> Event | None:
-        return self._progress.terminal
-
     def _read(self) -> Iterator[Event]:
-        try:
-            for event in self._call:
-                self._progress.see(event)
-                yield event
-        except grpc.RpcError as error:
-            raise from_rpc_error(error) from error
+        while True:
+            try:
+                for event in self._call:
+                    if self._take(event):
+                        yield event
+                return
+            except grpc.RpcError as error:
+                delay = self._resumption.next_delay(error, self._progress)
+                if delay is None or self._cancelled:
+                    raise from_rpc_error(error) from error
+            time.sleep(delay)
+            self._reopen()
 
     def __iter__(self) -> Iterator[Event]:
         return self._events
@@ -182,7 +368,9 @@ class MessageStream:
         return self._progress.final_text()
 
     def cancel(self) -> None:
-        """Cancels the call; the server cancels the run and records it as cancelled."""
+        """Cancels the call. The server cancels the run when this SendMessage started it
+        with on_disconnect CANCEL (the default); otherwise the run goes on (`cancel_run`)."""
+        self._cancelled = True
         self._call.cancel()
 
     def __enter__(self) -> MessageStream:

@@ -10,9 +10,16 @@ import grpc
 from agentsessions.client import _requests as build
 from agentsessions.client._channel import ChannelOptions, Metadata, create_aio_channel
 from agentsessions.client._defaults import DEFAULT, RetryArg, TimeoutArg
-from agentsessions.client._invoke import call_async, resolve
-from agentsessions.client._requests import AgentLike, ItemLike, MaskLike, SessionLike
-from agentsessions.client._stream import AsyncMessageStream
+from agentsessions.client._invoke import call_async, resolve_stream
+from agentsessions.client._requests import (
+    AgentLike,
+    CancelModeLike,
+    DisconnectLike,
+    ItemLike,
+    MaskLike,
+    SessionLike,
+)
+from agentsessions.client._stream import AsyncMessageStream, opener
 from agentsessions.client.names import ALL_AGENTS
 from agentsessions.client.pagers import AsyncPager
 from agentsessions.v1 import agent_pb2, agent_pb2_grpc, session_pb2, session_service_pb2_grpc
@@ -246,20 +253,58 @@ class AsyncClient:
     def send_message(
         self, session: str, *, text: str | None = None,
         input_items: Sequence[Mapping[str, Any]] | None = None, wait_if_busy: bool = False,
-        max_turns: int = 0, timeout: TimeoutArg = DEFAULT, metadata: Metadata = (),
+        max_turns: int = 0, request_id: str | None = None,
+        on_disconnect: DisconnectLike | None = None, after_sequence: int = 0,
+        timeout: TimeoutArg = DEFAULT, resume: RetryArg = DEFAULT, metadata: Metadata = (),
     ) -> AsyncMessageStream:  # fmt: skip
         """Sends `text` (or SDK `input_items`) to the session's agent and streams the run.
 
         The call starts at once; iterate the stream for the events, or
-        `await stream.final_text()` for the reply. Never retried.
+        `await stream.final_text()` for the reply.
+
+        `request_id` (a UUID; one is generated per call when not given) makes the
+        call safe to repeat: the same id and input join the run it started instead of
+        starting another, streaming after `after_sequence`. A call that breaks with
+        UNAVAILABLE is resumed per `resume` (default `METHOD_DEFAULTS`): after the
+        run started, with StreamRunEvents after the last event received; before, by
+        sending again with the same `request_id`. `on_disconnect` ("cancel", the
+        server's default, or "continue", or a `Run.DisconnectPolicy`) says whether the
+        run goes on when this call ends first; with "cancel", a connection that drops
+        while the server stays up cancels the run, and the resumed stream ends with
+        its run_cancelled event.
 
         Raises:
             SessionBusy: (while iterating) another run is going on and not `wait_if_busy`.
+            RequestIdReused: (while iterating) `request_id` started a run with another input.
         """
-        request = build.send_message(session, text, input_items, wait_if_busy, max_turns)
-        deadline, _ = resolve("SendMessage", timeout, None)
-        call = self._sessions.SendMessage(request, timeout=deadline, metadata=self._md(metadata))
-        return AsyncMessageStream(call)
+        request = build.send_message(
+            session, text, input_items, wait_if_busy, max_turns, request_id, on_disconnect,
+            after_sequence,
+        )  # fmt: skip
+        deadline, policy = resolve_stream("SendMessage", timeout, resume)
+        return AsyncMessageStream(
+            opener(self._sessions, self._md(metadata)), request, timeout=deadline, resume=policy
+        )
+
+    def stream_run_events(
+        self, name: str, *, after_sequence: int = 0, timeout: TimeoutArg = DEFAULT,
+        resume: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> AsyncMessageStream:  # fmt: skip
+        """Streams the run `name`'s events after `after_sequence`, then follows it to its end.
+
+        The stream is the one `send_message` returns: iterate it, or
+        `await stream.final_text()`. A run that has ended is replayed; a call that
+        breaks with UNAVAILABLE is resumed after the last event received, per `resume`.
+
+        Raises:
+            EventsExpired: (while iterating) the run's events are past their retention.
+            NotFound: (while iterating) there is no such run.
+        """
+        request = ss.StreamRunEventsRequest(name=name, after_sequence=after_sequence)
+        deadline, policy = resolve_stream("StreamRunEvents", timeout, resume)
+        return AsyncMessageStream(
+            opener(self._sessions, self._md(metadata)), request, timeout=deadline, resume=policy
+        )
 
     # SessionService: history
 
@@ -363,3 +408,20 @@ class AsyncClient:
             )  # fmt: skip
 
         return AsyncPager(await fetch(""), fetch, lambda page: page.runs)
+
+    async def cancel_run(
+        self, name: str, *, mode: CancelModeLike = "immediate", timeout: TimeoutArg = DEFAULT,
+        retry: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> session_pb2.Run:  # fmt: skip
+        """Cancels the run `name` and returns it once it has ended (within the deadline).
+
+        `mode` is "immediate" (stop now; a model turn not yet stored is dropped) or
+        "after_turn" (let the current turn and its tool calls finish and be stored), or
+        a `Run.CancelMode`. A run that has already ended is returned unchanged, so a
+        repeat is harmless.
+        """
+        request = ss.CancelRunRequest(name=name, mode=build.cancel_mode(mode))
+        return await call_async(
+            "CancelRun", self._sessions.CancelRun, request,
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip

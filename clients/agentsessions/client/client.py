@@ -10,9 +10,16 @@ import grpc
 from agentsessions.client import _requests as build
 from agentsessions.client._channel import ChannelOptions, Metadata, create_sync_channel
 from agentsessions.client._defaults import DEFAULT, RetryArg, TimeoutArg
-from agentsessions.client._invoke import call_sync, resolve
-from agentsessions.client._requests import AgentLike, ItemLike, MaskLike, SessionLike
-from agentsessions.client._stream import MessageStream
+from agentsessions.client._invoke import call_sync, resolve_stream
+from agentsessions.client._requests import (
+    AgentLike,
+    CancelModeLike,
+    DisconnectLike,
+    ItemLike,
+    MaskLike,
+    SessionLike,
+)
+from agentsessions.client._stream import MessageStream, opener
 from agentsessions.client.names import ALL_AGENTS
 from agentsessions.client.pagers import Pager
 from agentsessions.v1 import agent_pb2, agent_pb2_grpc, session_pb2, session_service_pb2_grpc
@@ -246,20 +253,49 @@ class Client:
     def send_message(
         self, session: str, *, text: str | None = None,
         input_items: Sequence[Mapping[str, Any]] | None = None, wait_if_busy: bool = False,
-        max_turns: int = 0, timeout: TimeoutArg = DEFAULT, metadata: Metadata = (),
+        max_turns: int = 0, request_id: str | None = None,
+        on_disconnect: DisconnectLike | None = None, after_sequence: int = 0,
+        timeout: TimeoutArg = DEFAULT, resume: RetryArg = DEFAULT, metadata: Metadata = (),
     ) -> MessageStream:  # fmt: skip
         """Sends `text` (or SDK `input_items`) to the session's agent and streams the run.
 
         The call starts at once; iterate the stream for the events, or
-        `stream.final_text()` for the reply. Never retried.
+        `stream.final_text()` for the reply. `request_id`, `on_disconnect`,
+        `after_sequence` and `resume` work as in `AsyncClient.send_message`: a call
+        that breaks with UNAVAILABLE is resumed without a duplicate or a gap.
 
         Raises:
             SessionBusy: (while iterating) another run is going on and not `wait_if_busy`.
+            RequestIdReused: (while iterating) `request_id` started a run with another input.
         """
-        request = build.send_message(session, text, input_items, wait_if_busy, max_turns)
-        deadline, _ = resolve("SendMessage", timeout, None)
-        call = self._sessions.SendMessage(request, timeout=deadline, metadata=self._md(metadata))
-        return MessageStream(call)
+        request = build.send_message(
+            session, text, input_items, wait_if_busy, max_turns, request_id, on_disconnect,
+            after_sequence,
+        )  # fmt: skip
+        deadline, policy = resolve_stream("SendMessage", timeout, resume)
+        return MessageStream(
+            opener(self._sessions, self._md(metadata)), request, timeout=deadline, resume=policy
+        )
+
+    def stream_run_events(
+        self, name: str, *, after_sequence: int = 0, timeout: TimeoutArg = DEFAULT,
+        resume: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> MessageStream:  # fmt: skip
+        """Streams the run `name`'s events after `after_sequence`, then follows it to its end.
+
+        The stream is the one `send_message` returns. A run that has ended is
+        replayed; a call that breaks with UNAVAILABLE is resumed after the last
+        event received, per `resume`.
+
+        Raises:
+            EventsExpired: (while iterating) the run's events are past their retention.
+            NotFound: (while iterating) there is no such run.
+        """
+        request = ss.StreamRunEventsRequest(name=name, after_sequence=after_sequence)
+        deadline, policy = resolve_stream("StreamRunEvents", timeout, resume)
+        return MessageStream(
+            opener(self._sessions, self._md(metadata)), request, timeout=deadline, resume=policy
+        )
 
     # SessionService: history
 
@@ -363,3 +399,18 @@ class Client:
             )  # fmt: skip
 
         return Pager(fetch(""), fetch, lambda page: page.runs)
+
+    def cancel_run(
+        self, name: str, *, mode: CancelModeLike = "immediate", timeout: TimeoutArg = DEFAULT,
+        retry: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> session_pb2.Run:  # fmt: skip
+        """Cancels the run `name` and returns it once it has ended (within the deadline).
+
+        `mode` is "immediate" or "after_turn" (or a `Run.CancelMode`); a run that has
+        already ended is returned unchanged.
+        """
+        request = ss.CancelRunRequest(name=name, mode=build.cancel_mode(mode))
+        return call_sync(
+            "CancelRun", self._sessions.CancelRun, request,
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
