@@ -1,8 +1,9 @@
 // @ts-check
 /**
  * A small Node.js client of agentsessions.v1: loads the contract from protos/
- * with @grpc/proto-loader, returns promises for unary calls and an async
- * iterable for SendMessage, and rejects with AgentSessionsError.
+ * with @grpc/proto-loader, returns promises for unary calls and async
+ * iterables for SendMessage and StreamRunEvents, and rejects with
+ * AgentSessionsError.
  *
  * Fields are camelCase (`displayName`), int64 values are decimal strings,
  * enums are their names, and a oneof's set field is named by a virtual field
@@ -10,6 +11,7 @@
  */
 "use strict";
 
+const { randomUUID } = require("node:crypto");
 const path = require("node:path");
 const grpc = require("@grpc/grpc-js");
 const protoLoader = require("@grpc/proto-loader");
@@ -22,11 +24,65 @@ const {
 
 const PROTOS_DIR = path.resolve(__dirname, "..", "..", "protos");
 const CONTRACT_FILES = ["agentsessions/v1/agent.proto", "agentsessions/v1/session_service.proto"];
+/**
+ * Each RPC's default deadline in milliseconds, from the start of the call; `timeoutMs` in a
+ * call's options overrides it. RPCs not listed get DEFAULT_TIMEOUT_MS.
+ * @type {Readonly<Record<string, number>>}
+ */
+const METHOD_TIMEOUTS_MS = Object.freeze({
+  // A run may call a model many times; its stream gets a longer deadline.
+  SendMessage: 600_000,
+  // Follows a run to its end, as SendMessage does.
+  StreamRunEvents: 600_000,
+  // A model may take a while to write a summary.
+  CompactSession: 120_000,
+  // Waits for the run to end: at once for IMMEDIATE, after a model turn for AFTER_TURN.
+  CancelRun: 120_000,
+});
 const DEFAULT_TIMEOUT_MS = 30_000;
-// A run may call a model many times; its stream gets a longer default deadline.
-const DEFAULT_STREAM_TIMEOUT_MS = 600_000;
-// A model may take a while to write a summary.
-const DEFAULT_COMPACT_TIMEOUT_MS = 120_000;
+
+/** The enum names the contract uses for the client's lower-case option values. */
+const DISCONNECT_POLICIES = Object.freeze({ cancel: "CANCEL", continue: "CONTINUE" });
+const CANCEL_MODES = Object.freeze({ immediate: "IMMEDIATE", afterTurn: "AFTER_TURN" });
+/** SendMessage's request fields that its options may give (onDisconnect is translated). */
+const SEND_MESSAGE_OPTION_FIELDS = /** @type {const} */ ([
+  "inputItemsJson",
+  "waitIfBusy",
+  "maxTurns",
+  "requestId",
+  "afterSequence",
+]);
+
+/**
+ * The contract's enum name for an option value: the client's spelling ("afterTurn") or the
+ * contract's own ("AFTER_TURN"); a mistyped value throws rather than reaching the server.
+ * @param {string} option
+ * @param {Readonly<Record<string, string>>} names
+ * @param {unknown} value
+ * @returns {string | undefined}
+ */
+function enumName(option, names, value) {
+  if (value === undefined || value === null || value === "") {
+    return undefined;
+  }
+  if (typeof value === "string" && Object.hasOwn(names, value)) {
+    return names[value];
+  }
+  if (typeof value === "string" && Object.values(names).includes(value)) {
+    return value;
+  }
+  const allowed = Object.keys(names).map((name) => JSON.stringify(name));
+  throw new TypeError(`${option} must be ${allowed.join(" or ")}, not ${JSON.stringify(value)}`);
+}
+
+/**
+ * A resource name: the name itself, or the `name` of a resource (a Session, a Run) or request.
+ * @param {string | {name?: string | null}} resource
+ * @returns {string}
+ */
+function nameOf(resource) {
+  return typeof resource === "string" ? resource : (resource?.name ?? "");
+}
 
 /**
  * Loads the agentsessions.v1 services.
@@ -45,6 +101,18 @@ function loadContract(includeDirs = [PROTOS_DIR, GOOGLEAPIS_DIR]) {
   const loaded = /** @type {any} */ (grpc.loadPackageDefinition(definition));
   return loaded.agentsessions.v1;
 }
+
+/**
+ * The deadline of a call: its `timeoutMs`, or the RPC's default.
+ * @param {string} method
+ * @param {import("./index").CallOptions} options
+ * @returns {number}
+ */
+function deadlineFor(method, options) {
+  return Date.now() + (options.timeoutMs ?? METHOD_TIMEOUTS_MS[method] ?? DEFAULT_TIMEOUT_MS);
+}
+
+/** @typedef {import("./index").Request<import("./index").SendMessageRequest>} SendMessageRequest */
 
 class AgentSessionsClient {
   /**
@@ -72,7 +140,7 @@ class AgentSessionsClient {
    * @returns {Promise<any>}
    */
   unary(service, method, request, options = {}) {
-    const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const deadline = deadlineFor(method, options);
     const metadata = this.metadataFor(options);
     return new Promise((resolve, reject) => {
       /** @type {(error: grpc.ServiceError | null, response: unknown) => void} */
@@ -171,8 +239,7 @@ class AgentSessionsClient {
 
   /** @type {import("./index").AgentSessionsClient["compactSession"]} */
   compactSession(request, options) {
-    const withDefault = { timeoutMs: DEFAULT_COMPACT_TIMEOUT_MS, ...options };
-    return this.unary(this.sessionService, "CompactSession", request, withDefault);
+    return this.unary(this.sessionService, "CompactSession", request, options);
   }
 
   /** @type {import("./index").AgentSessionsClient["batchDeleteSessions"]} */
@@ -191,12 +258,74 @@ class AgentSessionsClient {
   }
 
   /**
-   * Runs the session's agent and yields its events; breaking out of the loop cancels the run.
-   * @type {import("./index").AgentSessionsClient["sendMessage"]}
+   * Starts a run of the session's agent, or joins the run its requestId started, and yields
+   * its events. Called as (session, text, options) or (request, options); a requestId is
+   * generated when none is given, and the returned stream carries it as `requestId`.
+   * @param {string | {name: string} | SendMessageRequest} sessionOrRequest
+   * @param {string | import("./index").SendMessageOptions} [textOrOptions]
+   * @param {import("./index").SendMessageOptions} [maybeOptions]
+   * @returns {import("./index").SendMessageStream}
    */
-  async *sendMessage(request, options = {}) {
-    const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS);
-    const call = this.sessionService.SendMessage(request, this.metadataFor(options), { deadline });
+  sendMessage(sessionOrRequest, textOrOptions, maybeOptions) {
+    const options = (typeof textOrOptions === "string" ? maybeOptions : textOrOptions) ?? {};
+    /** @type {Record<string, unknown>} */
+    const request =
+      typeof textOrOptions === "string" || typeof sessionOrRequest === "string"
+        ? { session: nameOf(/** @type {string | {name: string}} */ (sessionOrRequest)) }
+        : { ...sessionOrRequest };
+    if (typeof textOrOptions === "string") {
+      request.text = textOrOptions;
+    }
+    for (const field of SEND_MESSAGE_OPTION_FIELDS) {
+      if (options[field] !== undefined) {
+        request[field] = options[field];
+      }
+    }
+    const onDisconnect = options.onDisconnect ?? request.onDisconnect;
+    request.onDisconnect =
+      enumName("onDisconnect", DISCONNECT_POLICIES, onDisconnect) ?? DISCONNECT_POLICIES.cancel;
+    const requestId = /** @type {string | undefined} */ (request.requestId) || randomUUID();
+    request.requestId = requestId;
+    return Object.assign(this.follow("SendMessage", request, options), { requestId });
+  }
+
+  /**
+   * Yields a run's stored events after `afterSequence`, then its live ones until its terminal
+   * event. Breaking out of the loop stops following; the run goes on.
+   * @type {import("./index").AgentSessionsClient["streamRunEvents"]}
+   */
+  streamRunEvents(run, options = {}) {
+    const afterSequence =
+      options.afterSequence ?? (typeof run === "string" ? undefined : run.afterSequence);
+    const request = { name: nameOf(run), afterSequence: afterSequence ?? 0 };
+    return this.follow("StreamRunEvents", request, options);
+  }
+
+  /**
+   * Cancels a run and resolves to it once it has ended; a run that has already ended is
+   * returned unchanged. `mode`: "immediate" (the default) or "afterTurn".
+   * @type {import("./index").AgentSessionsClient["cancelRun"]}
+   */
+  async cancelRun(run, options = {}) {
+    const mode = options.mode ?? (typeof run === "string" ? undefined : run.mode);
+    const request = {
+      name: nameOf(run),
+      mode: enumName("mode", CANCEL_MODES, mode) ?? CANCEL_MODES.immediate,
+    };
+    return this.unary(this.sessionService, "CancelRun", request, options);
+  }
+
+  /**
+   * Calls a server-streaming RPC of run events and yields them; leaving the loop early
+   * cancels the call.
+   * @param {string} method
+   * @param {object} request
+   * @param {import("./index").CallOptions} options
+   * @returns {AsyncGenerator<import("./index").SendMessageResponse, void, undefined>}
+   */
+  async *follow(method, request, options) {
+    const deadline = deadlineFor(method, options);
+    const call = this.sessionService[method](request, this.metadataFor(options), { deadline });
     try {
       for await (const event of call) {
         yield event;
@@ -218,6 +347,8 @@ class AgentSessionsClient {
 module.exports = {
   AgentSessionsClient,
   AgentSessionsError,
+  DEFAULT_TIMEOUT_MS,
+  METHOD_TIMEOUTS_MS,
   PROTOS_DIR,
   GOOGLEAPIS_DIR,
   decodeStatus,

@@ -97,8 +97,15 @@ export interface StatusMessage {
   details: { typeUrl: string; value: Buffer }[];
 }
 
-export type RunState = "STATE_UNSPECIFIED" | "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED";
+export type RunState = "STATE_UNSPECIFIED" | "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED" | "QUEUED";
 
+/** Run.CancelMode: how a run is cancelled. */
+export type CancelMode = "CANCEL_MODE_UNSPECIFIED" | "IMMEDIATE" | "AFTER_TURN";
+
+/** Run.DisconnectPolicy: what a run does when the SendMessage call that started it ends first. */
+export type DisconnectPolicy = "DISCONNECT_POLICY_UNSPECIFIED" | "CANCEL" | "CONTINUE";
+
+/** A run, `agents/{agent}/sessions/{session}/runs/{run}`. */
 export interface Run {
   name: string;
   state: RunState;
@@ -107,6 +114,17 @@ export interface Run {
   startTime: Timestamp | null;
   endTime: Timestamp | null;
   lastAgent: string;
+  /** The requestId of the SendMessage that started the run; "" when it had none. */
+  requestId: string;
+  onDisconnect: DisconnectPolicy;
+  /** The sequence of the run's newest event; the terminal event's once the run has ended. */
+  lastEventSequence: string;
+  /** "CANCEL_MODE_UNSPECIFIED" when cancellation was never asked for. */
+  cancelMode: CancelMode;
+  /** "cancelled by CancelRun", "the caller disconnected" or "the server is stopping"; "" otherwise. */
+  cancelReason: string;
+  /** When the run's events will be deleted; set once the run has ended. */
+  eventsExpireTime: Timestamp | null;
 }
 
 export interface RunStarted {
@@ -158,7 +176,7 @@ export interface RunCancelled {
   reason: string;
 }
 
-/** One event of a run; `event` names the field that is set. */
+/** One event of a run, from SendMessage or StreamRunEvents; `event` names the field that is set. */
 export interface SendMessageResponse {
   sequence: string;
   eventTime: Timestamp | null;
@@ -244,6 +262,26 @@ export interface SendMessageRequest {
   inputItemsJson: string;
   waitIfBusy: boolean;
   maxTurns: number;
+  /** A UUID; the same id and input join the run it started instead of starting another. */
+  requestId: string;
+  /** "cancel" (the default) or "continue"; the contract's "CANCEL" and "CONTINUE" work too. */
+  onDisconnect: DisconnectOption;
+  /** When joining a run by requestId, only the events with a greater sequence. */
+  afterSequence: string | number;
+}
+/** Request for StreamRunEvents. */
+export interface StreamRunEventsRequest {
+  /** The run, `agents/{agent}/sessions/{session}/runs/{run}`. */
+  name: string;
+  /** Only the events with a greater sequence; 0 (the default) streams them all. */
+  afterSequence: string | number;
+}
+/** Request for CancelRun. */
+export interface CancelRunRequest {
+  /** The run, `agents/{agent}/sessions/{session}/runs/{run}`. */
+  name: string;
+  /** "immediate" (the default) or "afterTurn"; the contract's "IMMEDIATE" and "AFTER_TURN" work too. */
+  mode: CancelModeOption;
 }
 export interface ListItemsRequest {
   parent: string;
@@ -323,11 +361,49 @@ export interface ClientOptions {
 }
 
 export interface CallOptions {
-  /** Deadline from now; default 30 s, 120 s for compactSession, 600 s for sendMessage. */
+  /** Deadline from now; default: the RPC's entry in METHOD_TIMEOUTS_MS, else DEFAULT_TIMEOUT_MS (30 s). */
   timeoutMs?: number;
   /** Added to the client's metadata for this call. */
   metadata?: Metadata;
 }
+
+/** What happens to a run when its SendMessage call ends first: cancel it (the default) or let it go on. */
+export type DisconnectOption = "cancel" | "continue" | "CANCEL" | "CONTINUE";
+
+/** How CancelRun stops a run: now (the default), or once the current model turn is stored. */
+export type CancelModeOption = "immediate" | "afterTurn" | "IMMEDIATE" | "AFTER_TURN";
+
+/** SendMessage's request fields besides the session and the text, and the call's options. */
+export interface SendMessageOptions extends CallOptions {
+  /** A UUID; default: a new one (crypto.randomUUID), which the returned stream's `requestId` gives. */
+  requestId?: string;
+  /** Default "cancel": leaving the loop or losing the connection cancels the run. */
+  onDisconnect?: DisconnectOption;
+  /** When joining a run by requestId, only the events with a greater sequence. */
+  afterSequence?: string | number;
+  inputItemsJson?: string;
+  waitIfBusy?: boolean;
+  maxTurns?: number;
+}
+
+export interface StreamRunEventsOptions extends CallOptions {
+  /** Only the events with a greater sequence; default 0, every event. */
+  afterSequence?: string | number;
+}
+
+export interface CancelRunOptions extends CallOptions {
+  /** Default "immediate". */
+  mode?: CancelModeOption;
+}
+
+/** A run's events in order; the last one is runCompleted, runFailed or runCancelled. */
+export type RunEventStream = AsyncGenerator<SendMessageResponse, void, undefined>;
+
+/** SendMessage's events, and the requestId that joins the same run again. */
+export type SendMessageStream = RunEventStream & {
+  /** The request's id: pass it again (with afterSequence) to follow the run after a lost connection. */
+  readonly requestId: string;
+};
 
 type Unary<Req, Res> = (request: Request<Req>, options?: CallOptions) => Promise<Res>;
 
@@ -354,11 +430,25 @@ export class AgentSessionsClient {
   batchDeleteSessions: Unary<BatchDeleteSessionsRequest, Empty>;
   getRun: Unary<GetRunRequest, Run>;
   listRuns: Unary<ListRunsRequest, ListRunsResponse>;
-  /** Runs the session's agent and yields its events; breaking out of the loop cancels the run. */
-  sendMessage(
-    request: Request<SendMessageRequest>,
-    options?: CallOptions,
-  ): AsyncGenerator<SendMessageResponse, void, undefined>;
+  /**
+   * Starts a run of the session's agent (or joins the one its requestId started) and yields its
+   * events. Breaking out of the loop cancels the run unless onDisconnect is "continue".
+   */
+  sendMessage: {
+    (session: string | { name: string }, text: string, options?: SendMessageOptions): SendMessageStream;
+    (request: Request<SendMessageRequest>, options?: SendMessageOptions): SendMessageStream;
+  };
+  /**
+   * Yields a run's events after afterSequence, stored ones first, then live ones until its terminal
+   * event; fails with OUT_OF_RANGE (reason EVENTS_EXPIRED) once they were deleted. Breaking out of
+   * the loop stops following; the run goes on.
+   */
+  streamRunEvents(
+    run: string | { name: string; afterSequence?: string | number },
+    options?: StreamRunEventsOptions,
+  ): RunEventStream;
+  /** Cancels a run and resolves to it once it has ended; a run that had ended is returned unchanged. */
+  cancelRun(run: string | { name: string; mode?: CancelModeOption }, options?: CancelRunOptions): Promise<Run>;
   /** Closes the channel. */
   close(): void;
 }
@@ -402,6 +492,10 @@ export class AgentSessionsError extends Error {
   statusDetails: StatusDetail[];
 }
 
+/** Each RPC's default deadline in ms (SendMessage, StreamRunEvents, CompactSession, CancelRun). */
+export const METHOD_TIMEOUTS_MS: Readonly<Record<string, number>>;
+/** The default deadline of the other RPCs, 30 000 ms. */
+export const DEFAULT_TIMEOUT_MS: number;
 export const PROTOS_DIR: string;
 export const GOOGLEAPIS_DIR: string;
 export function decodeStatus(metadata: Metadata | undefined): RpcStatus | null;
