@@ -29,7 +29,7 @@ def test_the_expected_commands_exist() -> None:
         "agents create", "agents list", "agents get", "agents update", "agents delete",
         "sessions create", "sessions list", "sessions get", "sessions update",
         "sessions delete", "sessions compact", "sessions export", "sessions import",
-        "items list", "chat",
+        "items list", "runs list", "runs get", "runs cancel", "runs follow", "chat",
     }  # fmt: skip
 
 
@@ -40,7 +40,7 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
         assert main([*path, "--help"]) == 0
     usage = out.getvalue()
     assert usage.startswith(f"usage: {' '.join(('agentsessions', *path))}")
-    if path and path[-1] not in ("agents", "sessions", "items"):
+    if path and path[-1] not in ("agents", "sessions", "items", "runs"):
         assert "--address" in usage and "--json" in usage
 
 

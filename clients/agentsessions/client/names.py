@@ -79,3 +79,19 @@ def as_session_name(value: str, default_agent: str = "default") -> str:
         agent_id, _, session_id = value.partition("/")
         return session_path(agent_id, session_id)
     return session_path(default_agent, value)
+
+
+def as_run_name(value: str, default_agent: str = "default") -> str:
+    """Accepts `agents/{a}/sessions/{s}/runs/{r}`, `{a}/{s}/{r}`, or `{s}/{r}` of `default_agent`.
+
+    Raises:
+        ValueError: the value has none of these shapes.
+    """
+    if value.startswith("agents/"):
+        return value
+    parts = value.split("/")
+    if len(parts) == 3:
+        return run_path(*parts)
+    if len(parts) == 2:
+        return run_path(default_agent, *parts)
+    raise ValueError(f"not a run (agents/A/sessions/S/runs/R, A/S/R or S/R): {value!r}")

@@ -91,7 +91,7 @@ def common_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> Parser:
-    from agentsessions.client.cli import agents, chat, items, sessions
+    from agentsessions.client.cli import agents, chat, items, runs, sessions
 
     common = common_options()
     parser = Parser(
@@ -103,7 +103,7 @@ def build_parser() -> Parser:
         parents=[common],
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (agents, sessions, items, chat):
+    for module in (agents, sessions, items, runs, chat):
         module.register(commands, common)
     return parser
 

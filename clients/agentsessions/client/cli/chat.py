@@ -41,6 +41,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--wait", action="store_true", help="with -m: wait while another run is going on"
     )
     chat.add_argument("--max-turns", type=int, default=0, help="model turns per message")
+    chat.add_argument(
+        "--continue-on-disconnect",
+        action="store_true",
+        help="let the run go on if this command ends first (killed, connection lost, Ctrl-C "
+        "with -m); its name is printed: follow it with 'agentsessions runs follow RUN'",
+    )
     chat.set_defaults(handler=run_chat)
 
 
@@ -117,14 +123,22 @@ def _send(
         text=text,
         wait_if_busy=wait,
         max_turns=args.max_turns,
+        on_disconnect="continue" if args.continue_on_disconnect else None,
         timeout=ctx.timeout,
     )
+
+
+def _announce(args: argparse.Namespace, event: Event) -> None:
+    """Names a run that outlives this command, so it can be followed again."""
+    if args.continue_on_disconnect and event.WhichOneof("event") == "run_started":
+        print(f"run: {event.run_started.run}", file=sys.stderr, flush=True)
 
 
 def one_shot(ctx: Context, args: argparse.Namespace, session: str, text: str) -> int:
     with _send(ctx, args, session, text, wait=args.wait) as stream:
         renderer = Renderer(sys.stdout, sys.stderr)
         for event in stream:
+            _announce(args, event)
             if ctx.out.json:
                 ctx.out.write(json.dumps(to_dict(event), ensure_ascii=False))
             else:
@@ -140,15 +154,26 @@ def _turn(ctx: Context, args: argparse.Namespace, session: str, text: str) -> No
     with _send(ctx, args, session, text, wait=True) as stream:
         try:
             for event in stream:
+                _announce(args, event)
                 renderer.event(event)
             stream.final_text()
         except KeyboardInterrupt:
             stream.cancel()
+            if args.continue_on_disconnect and stream.run:
+                _stop(ctx, stream.run)
             renderer.note("[stopped]")
         except AgentSessionsError as error:
             # One failed turn does not end the chat.
             renderer.end_line()
             report(describe(error, ctx.address))
+
+
+def _stop(ctx: Context, run: str) -> None:
+    """Cancels a run that would outlive its call: Ctrl-C at the prompt still stops a reply."""
+    try:
+        ctx.client.cancel_run(run, **ctx.options("CancelRun"))
+    except AgentSessionsError as error:
+        report(describe(error, ctx.address))
 
 
 def interactive(ctx: Context, args: argparse.Namespace, session: str) -> int:
