@@ -40,7 +40,9 @@ DEFAULT_AGENT_ID = "default"
 class AgentSessionsServer:
     """One running server: `await start()`, then `await stop(grace)`.
 
-    Tests create it with port 0 and read `port` once started.
+    Tests create it with port 0 and read `port` once started. `reuse_port` is for the
+    processes of `serve --workers N`, which bind one port together (SO_REUSEPORT); a lone
+    server leaves it off, so it fails to start on a port another process holds.
     """
 
     def __init__(
@@ -51,8 +53,10 @@ class AgentSessionsServer:
         catalog: AgentCatalog | None = None,
         models: ModelRegistry | None = None,
         tools: ToolRegistry | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.config = config
+        self.reuse_port = reuse_port
         self.store: Store = store or SQLiteStore(config.db, cache_kib=config.sqlite_cache_kib)
         self.runner = AgentRunner(
             self.store,
@@ -73,7 +77,7 @@ class AgentSessionsServer:
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", int(self.reuse_port)),
             ],
         )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(self.agents), server)
