@@ -48,6 +48,19 @@ class ServerProcess:
         assert self.process is not None
         return self.process.pid
 
+    def children(self) -> list[int]:
+        """The pids of the processes this one started (the workers of `--workers N`)."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # The command name, in parentheses, may hold spaces: split after it.
+                state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            except OSError:
+                continue  # exited while we looked
+            if int(ppid) == self.pid and state != "Z":
+                found.append(int(stat.parent.name))
+        return sorted(found)
+
     def rss_bytes(self) -> int:
         """Resident memory now, from /proc."""
         status = Path(f"/proc/{self.pid}/status").read_text()
