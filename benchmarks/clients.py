@@ -42,42 +42,71 @@ async def _drive(
     return time.perf_counter() - start, latencies
 
 
-def get_session(address: str, names: Sequence[str], concurrency: int, seconds: float) -> Load:
-    """GetSession in `concurrency` loops, worker i asking for names[i % len(names)]."""
+def _channels(address: str, count: int) -> list[grpc.aio.Channel]:
+    """`count` channels; several get a subchannel pool each, so each is its own connection.
+
+    Separate connections are what spreads calls over the processes of `serve --workers`.
+    """
+    options = _OPTIONS if count == 1 else [*_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]
+    return [grpc.aio.insecure_channel(address, options=options) for _ in range(count)]
+
+
+def get_session(
+    address: str, names: Sequence[str], concurrency: int, seconds: float, channels: int = 1
+) -> Load:
+    """GetSession in `concurrency` loops, worker i asking for names[i % len(names)].
+
+    Worker i calls on channel i % `channels`.
+    """
 
     async def run() -> Load:
-        async with grpc.aio.insecure_channel(address, options=_OPTIONS) as channel:
-            stub = session_service_pb2_grpc.SessionServiceStub(channel)
+        opened = _channels(address, channels)
+        try:
+            stubs = [session_service_pb2_grpc.SessionServiceStub(c) for c in opened]
             requests = [session_service_pb2.GetSessionRequest(name=n) for n in names]
 
             async def call(worker: int) -> None:
-                await stub.GetSession(requests[worker % len(requests)])
+                await stubs[worker % len(stubs)].GetSession(requests[worker % len(requests)])
 
-            await call(0)  # connect before the clock starts
+            for index in range(channels):
+                await call(index)  # connect before the clock starts
             elapsed, latencies = await _drive(concurrency, seconds, call)
             return Load(len(latencies), elapsed, latencies)
+        finally:
+            for channel in opened:
+                await channel.close()
 
     return asyncio.run(run())
 
 
-def add_items(address: str, parents: Sequence[str], item_json: str, seconds: float) -> Load:
-    """One caller per session, each adding one item per AddItems call."""
+def add_items(
+    address: str, parents: Sequence[str], item_json: str, seconds: float, channels: int = 1
+) -> Load:
+    """One caller per session, each adding one item per AddItems call.
+
+    Caller i calls on channel i % `channels`.
+    """
 
     async def run() -> Load:
         acknowledged: list[tuple[str, int]] = []
-        async with grpc.aio.insecure_channel(address, options=_OPTIONS) as channel:
-            stub = session_service_pb2_grpc.SessionServiceStub(channel)
+        opened = _channels(address, channels)
+        try:
+            stubs = [session_service_pb2_grpc.SessionServiceStub(c) for c in opened]
             item = session_pb2.Item(item_json=item_json)
             make = session_service_pb2.AddItemsRequest
             requests = [make(parent=p, items=[item]) for p in parents]
 
             async def call(worker: int) -> None:
-                response = await stub.AddItems(requests[worker])
+                response = await stubs[worker % len(stubs)].AddItems(requests[worker])
                 acknowledged.append((parents[worker], response.items[0].sequence))
 
-            await stub.GetSession(session_service_pb2.GetSessionRequest(name=parents[0]))
+            for stub in stubs:  # connect before the clock starts
+                await stub.GetSession(session_service_pb2.GetSessionRequest(name=parents[0]))
             elapsed, latencies = await _drive(len(parents), seconds, call)
             return Load(len(latencies), elapsed, latencies, acknowledged=acknowledged)
+        finally:
+            for channel in opened:
+                await channel.close()
 
     return asyncio.run(run())
 

@@ -14,6 +14,11 @@ LISTENING = re.compile(r"listening on (\S+):(\d+)")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name: [0] is the state, [1] the ppid."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 class Process:
     """A server started with `command`; it prints `... listening on HOST:PORT` once it serves."""
 
@@ -53,9 +58,24 @@ class Process:
         return int(match[1]) * 1024
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time the process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        """User plus system CPU time used so far by the process and its children (the
+        workers of `serve --workers`), those still running and those that have exited."""
+        fields = _stat(self.pid)
+        # utime, stime, then cutime, cstime: the children this process has waited for.
+        ticks = sum(int(v) for v in fields[11:15])
+        return ticks / _CLOCK_TICKS + sum(self.children_cpu_seconds().values())
+
+    def children_cpu_seconds(self) -> dict[int, float]:
+        """User plus system CPU time of each running child, by pid."""
+        used: dict[int, float] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = _stat(int(stat.parent.name))
+            except OSError:
+                continue  # exited while we looked
+            if int(fields[1]) == self.pid:
+                used[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        return used
 
     def kill(self) -> None:
         """SIGKILL: nothing runs on the way out, as in a crash."""

@@ -1,7 +1,7 @@
 """`python -m benchmarks.run [--full]`: runs the scenarios and prints figures next to baselines.
 
 The quick run (`make bench`) takes about two minutes; `--full` (`make bench-full`) adds the
-large-store and many-streams scenarios, repeats more and writes benchmarks/results/.
+large-store, many-streams and two-worker scenarios, repeats more and writes benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
-from . import machine, scenario_scale, scenario_send, scenario_streams, scenario_unary
+from . import (
+    machine,
+    scenario_scale,
+    scenario_send,
+    scenario_streams,
+    scenario_unary,
+    scenario_workers,
+)
 from .measure import Row, table
 
 RESULTS = Path(__file__).parent / "results"
@@ -30,6 +37,7 @@ FULL: dict[str, Scenario] = {
     **QUICK,
     "scale": scenario_scale.scale,
     "streams": scenario_streams.many_streams,
+    "workers": scenario_workers.workers,
 }
 
 
