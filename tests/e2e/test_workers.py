@@ -89,10 +89,17 @@ async def test_a_killed_worker_is_replaced_and_the_service_keeps_answering(tmp_p
     with ServerProcess(tmp_path / "workers.db", "--workers", "2") as server:
         killed, survivor = server.children()
         os.kill(killed, signal.SIGKILL)
-        channels: list[grpc.aio.Channel] = []
         deadline = time.monotonic() + 30
+        # Connections the kernel had handed to the dying worker's socket fail with it, as with
+        # a lone server (Linux resets them unless net.ipv4.tcp_migrate_req is set). Once the
+        # worker is reaped and its socket gone, new connections go to the survivor.
+        while running([killed]):
+            assert time.monotonic() < deadline, "the killed worker was not reaped"
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        channels: list[grpc.aio.Channel] = []
         try:
-            # Until the replacement is up, every call on a new connection still succeeds.
+            # Until the replacement is up, every call on a new connection succeeds.
             while len(workers := server.children()) < 2 or killed in workers:
                 assert time.monotonic() < deadline, f"no replacement: {workers}"
                 await call_on_new_channel(server.address, channels)
