@@ -24,6 +24,7 @@ from .domain.sessions import Sessions
 from .interceptors import server_interceptors
 from .runtime import AgentRunner, ModelRegistry, ToolRegistry
 from .servicers.agents import AgentServicer
+from .servicers.run_events import encode_run_event
 from .servicers.sessions import SessionServicer
 from .store import Store
 from .store.sqlite import SQLiteStore
@@ -62,6 +63,9 @@ class AgentSessionsServer:
             self.store,
             models or ModelRegistry.from_providers(config.providers),
             tools or ToolRegistry.with_entry_points(),
+            encode=encode_run_event,
+            lease_seconds=config.lease_seconds,
+            retention_seconds=config.event_retention_seconds,
         )
         self.catalog: AgentCatalog = catalog or self.runner
         self.agents = Agents(self.store, self.catalog)
@@ -106,6 +110,7 @@ class AgentSessionsServer:
         try:
             if self.config.create_default_agent:
                 await self._ensure_default_agent()
+            await self.runner.open()
             self._server = self._build()
             self.port = self._server.add_insecure_port(f"{self.config.host}:{self.config.port}")
             await self._server.start()

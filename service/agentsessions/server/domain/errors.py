@@ -76,6 +76,12 @@ class ResourceExhausted(DomainError):
     reason = "RESOURCE_EXHAUSTED"
 
 
+class OutOfRange(DomainError):
+    """A position past what exists, or no longer kept (a run's expired events)."""
+
+    reason = "OUT_OF_RANGE"
+
+
 class Unavailable(DomainError):
     reason = "UNAVAILABLE"
 
@@ -86,6 +92,10 @@ class DeadlineExceeded(DomainError):
 
 class Unauthenticated(DomainError):
     reason = "UNAUTHENTICATED"
+
+
+class Unimplemented(DomainError):
+    reason = "UNIMPLEMENTED"
 
 
 class Internal(DomainError):

@@ -29,6 +29,21 @@ class RunState(enum.IntEnum):
     COMPLETED = 2
     FAILED = 3
     CANCELLED = 4
+    QUEUED = 5
+
+
+class CancelMode(enum.IntEnum):
+    """Mirrors agentsessions.v1.Run.CancelMode."""
+
+    IMMEDIATE = 1
+    AFTER_TURN = 2
+
+
+class DisconnectPolicy(enum.IntEnum):
+    """Mirrors agentsessions.v1.Run.DisconnectPolicy."""
+
+    CANCEL = 1
+    CONTINUE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +154,74 @@ class RunRecord:
     start_time_us: int = 0
     end_time_us: int | None = None
     last_agent_id: str = ""
+    request_id: str = ""
+    request_hash: str = ""  # of the request's input: a retry must send the same
+    on_disconnect: DisconnectPolicy = DisconnectPolicy.CANCEL
+    last_sequence: int = 0  # of the newest event in the run's log
+    cancel_mode: CancelMode | None = None
+    cancel_reason: str = ""
+    events_expire_time_us: int | None = None
+    owner: str = ""  # the process executing the run (see runtime/leases.py)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+
+FINISHED_STATES = frozenset({RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A session held by a run (or another operation) of one process, until renewed or freed.
+
+    `token` grows with every new holder; every write of the holder carries it (fencing), so a
+    holder whose lease was taken over can no longer write.
+    """
+
+    key: SessionKey
+    run_id: str  # "" when the holder is not a run (a compaction)
+    owner: str
+    token: int
+    expire_time_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """What starting a run did: started it, found the run of the same request, or found the
+    session held (`busy`, the holder's lease)."""
+
+    run: RunRecord | None
+    lease: Lease | None = None
+    joined: bool = False
+    busy: Lease | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """One event in a run's log, encoded by the runtime's codec."""
+
+    sequence: int
+    terminal: bool
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """Events read from a run's log, with the run as it was when they were read.
+
+    `expired` says the log no longer holds events the reader asked for (retention).
+    """
+
+    run: RunRecord
+    events: list[LoggedEvent]
+    expired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedRun:
+    run: RunRecord
+    stats: SessionStats
 
 
 @dataclass(frozen=True, slots=True)

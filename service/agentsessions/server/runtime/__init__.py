@@ -17,7 +17,8 @@ from .events import (
 )
 from .inputs import DEFAULT_MAX_TURNS, RunInput, items_input, max_turns_of, run_input, text_input
 from .models import Endpoint, ModelRegistry
-from .runner import AgentRunner
+from .run_log import Encoder, RunSignals, follow
+from .runner import AgentRunner, RunHandle, SendOptions
 from .store_session import StoreSession
 from .tools import ENTRY_POINT_GROUP, ToolRegistry
 
@@ -29,6 +30,7 @@ __all__ = [
     "AgentUpdatedEvent",
     "Code",
     "EchoModel",
+    "Encoder",
     "Endpoint",
     "MessageCompletedEvent",
     "ModelRegistry",
@@ -36,13 +38,17 @@ __all__ = [
     "RunCompletedEvent",
     "RunEvent",
     "RunFailedEvent",
+    "RunHandle",
     "RunInput",
+    "RunSignals",
     "RunStartedEvent",
+    "SendOptions",
     "StoreSession",
     "TextDeltaEvent",
     "ToolCalledEvent",
     "ToolOutputEvent",
     "ToolRegistry",
+    "follow",
     "items_input",
     "max_turns_of",
     "run_error_of",

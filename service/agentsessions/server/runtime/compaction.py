@@ -7,19 +7,27 @@ history window's rule: a kept tool output always keeps its call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
 from agents import Model
 
 from ..domain.agents import agent_not_found
 from ..domain.compaction import check_compaction, summary_item
-from ..domain.models import CompactedHistory, ItemRecord, SessionKey, SessionRecord, Usage
+from ..domain.models import (
+    CompactedHistory,
+    ItemRecord,
+    Lease,
+    SessionKey,
+    SessionRecord,
+    Usage,
+)
 from ..domain.sessions import session_not_found
 from ..store.base import Store
 from .history import history_window
-from .locks import COMPACTION_HOLDER, SessionLocks
 from .models import ModelRegistry
 from .summarize import summarize
 
-HOLDER = COMPACTION_HOLDER  # what a SendMessage to the session hears it is busy with
 SUMMARIZED_ITEMS_MAX = 1000  # items the model reads: the first, then the newest replaced
 
 
@@ -54,7 +62,7 @@ async def _summary_model(store: Store, models: ModelRegistry, key: SessionKey) -
 async def compact_session(
     store: Store,
     models: ModelRegistry,
-    locks: SessionLocks,
+    hold: Callable[..., AbstractAsyncContextManager[Lease]],
     key: SessionKey,
     *,
     keep_newest_count: int | None,
@@ -73,7 +81,7 @@ async def compact_session(
     await _session(store, key)
     # Resolved before waiting for the lock: a model the server cannot use fails at once.
     model = None if summary_text.strip() else await _summary_model(store, models, key)
-    async with locks.hold(key, HOLDER, wait=wait_if_busy, wait_seconds=wait_timeout):
+    async with hold(key, wait=wait_if_busy, wait_seconds=wait_timeout):
         session = await _session(store, key)
         count = session.stats.item_count
         kept = 0 if keep == 0 else await history_window(store, key, keep)

@@ -44,9 +44,11 @@ _DOMAIN_CODES: dict[type[errors.DomainError], Code] = {
     errors.Aborted: Code.ABORTED,
     errors.FailedPrecondition: Code.FAILED_PRECONDITION,
     errors.ResourceExhausted: Code.RESOURCE_EXHAUSTED,
+    errors.OutOfRange: Code.OUT_OF_RANGE,
     errors.Unavailable: Code.UNAVAILABLE,
     errors.DeadlineExceeded: Code.DEADLINE_EXCEEDED,
     errors.Unauthenticated: Code.UNAUTHENTICATED,
+    errors.Unimplemented: Code.UNIMPLEMENTED,
     errors.Internal: Code.INTERNAL,
 }
 

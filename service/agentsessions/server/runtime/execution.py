@@ -1,10 +1,11 @@
-"""One run in progress: drives `Runner.run_streamed` and turns what it reports into run events.
+"""One run in progress: drives `Runner.run_streamed` and writes what it reports to the run's log.
 
-The run's start is recorded with its input items, in one transaction, when the SDK stores
-them (`StoreSession(start=...)`), or on its own when the run ends before that. The run ends in
-exactly one terminal event (completed, failed, or cancelled by the server), or, when the caller
-goes away, with no event at all; every way out records the run's end through
-`store.finish_run`, which finishes even while this task is being cancelled.
+The run was recorded RUNNING, holding its session's lease, before this starts. Each SDK report
+becomes an event with the run's next sequence, appended to the run's `EventLog`; nothing waits
+for a reader. The run ends exactly once, through `store.finish_run`, which records the end
+state, appends the terminal event and frees the session in one transaction: completed, failed,
+or cancelled on request (IMMEDIATE, or AFTER_TURN: the SDK finishes the current turn first).
+`execute()` runs in a task of its own that nothing cancels; it never raises.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncGenerator
 from typing import Any
 
 from agents import Agent, RunConfig, Runner
@@ -21,24 +21,31 @@ from agents.memory import SessionSettings
 from agents.result import RunResultStreaming
 
 from ..domain.errors import DomainError
-from ..domain.models import ItemRecord, RunRecord, RunState, SessionStats, Usage, now_us
+from ..domain.models import (
+    CancelMode,
+    ItemRecord,
+    Lease,
+    RunRecord,
+    RunState,
+    Usage,
+    now_us,
+)
 from ..store.base import Store
 from .errors import run_error_of
 from .events import (
     AgentUpdatedEvent,
     MessageCompletedEvent,
-    RunCancelledEvent,
-    RunCompletedEvent,
     RunEvent,
-    RunFailedEvent,
     RunStartedEvent,
     TextDeltaEvent,
     ToolCalledEvent,
     ToolOutputEvent,
 )
 from .inputs import RunInput
+from .run_log import Encoder, EventLog, terminal_encoder
+from .settle import settle
 from .sink import CancelRequested, Delta, Entry, Finished, ModelCalled, RunSink, Stored
-from .store_session import StoreSession, settle
+from .store_session import StoreSession
 
 log = logging.getLogger("agentsessions.runtime")
 
@@ -56,53 +63,82 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunPlan:
+    """What a run executes: the agent, its input and limits."""
+
+    agent: Agent[Any]
+    run_input: RunInput
+    max_turns: int
+    history_limit: int | None
+    retention_us: int  # how long the run's events stay after it ends
+
+
 class RunExecution:
-    """Starts `run` in the store and streams its events for `agent`; use `events()` once."""
+    """Executes `run` (recorded, holding `lease`) by `plan`; call `execute()` once."""
 
     def __init__(
         self,
         store: Store,
         run: RunRecord,
-        agent: Agent[Any],
+        lease: Lease,
+        plan: RunPlan,
         sink: RunSink,
-        run_input: RunInput,
-        *,
-        max_turns: int,
-        history_limit: int | None,
+        events: EventLog,
+        encode: Encoder,
     ) -> None:
+        self.run = run
+        self.sink = sink
         self._store = store
-        self._run = run
-        self._agent = agent
-        self._sink = sink
-        self._input = run_input
-        self._max_turns = max_turns
-        self._history_limit = history_limit
+        self._lease = lease
+        self._plan = plan
+        self._log = events
+        self._encode = encode
         self._sequence = 0
         self._current_agent = ""
+        self._after_turn: CancelRequested | None = None
         self._result: RunResultStreaming | None = None
         self._driver: asyncio.Task[None] | None = None
         self._session = StoreSession(
-            store, run.key, run_id=run.run_id, on_stored=sink.stored, start=run
+            store, run.key, run_id=run.run_id, on_stored=sink.stored, fence=lease
         )
+
+    def request_cancel(self, mode: CancelMode, reason: str) -> None:
+        self.sink.put(CancelRequested(mode, reason))
+
+    async def execute(self) -> None:
+        try:
+            try:
+                await self._execute()
+            except Exception as exc:
+                await settle(self._stop())
+                if not (isinstance(exc, DomainError) and exc.reason == "LEASE_LOST"):
+                    await self._finish(RunState.FAILED, error=exc)
+        except Exception:
+            # The store itself failed: the lease expires and recovery ends the run.
+            log.exception("run %s could not be ended", self.run.run_id)
 
     def _meta(self) -> dict[str, Any]:
         self._sequence += 1
-        return {"sequence": self._sequence, "key": self._run.key}
+        return {"sequence": self._sequence, "key": self.run.key}
 
     def _start(self) -> None:
-        session = self._session
-        settings = SessionSettings(limit=self._history_limit) if self._history_limit else None
-        config = RunConfig(tracing_disabled=True, session_settings=settings)
+        plan = self._plan
+        limit = plan.history_limit
+        config = RunConfig(
+            tracing_disabled=True,
+            session_settings=SessionSettings(limit=limit) if limit else None,
+        )
         try:
             self._result = Runner.run_streamed(
-                self._agent,
-                self._input.to_sdk(),
-                session=session,
-                max_turns=self._max_turns,
+                plan.agent,
+                plan.run_input.to_sdk(),
+                session=self._session,
+                max_turns=plan.max_turns,
                 run_config=config,
             )
         except Exception as exc:
-            self._sink.put(Finished(exc))
+            self.sink.put(Finished(exc))
             return
         self._driver = asyncio.create_task(self._drive(self._result))
 
@@ -119,56 +155,52 @@ class RunExecution:
         if error is None and task is not None and task.cancelled():
             # Not by us (that path never reads Finished): do not report it as completed.
             error = RuntimeError("the SDK's run task was cancelled")
-        self._sink.put(Finished(error))
+        self.sink.put(Finished(error))
 
-    async def events(self) -> AsyncGenerator[RunEvent, None]:
-        """Starts the run, then streams its events; see the module docstring."""
-        ended = False
-        broken: Exception | None = None
-        try:
-            self._start()
-            first = await self._sink.get()
-            # Recorded by now with the input items, or on its own here; a start that
-            # failed (say, the session was just deleted) fails the call, as no event went out.
-            self._run = await self._session.ensure_started()
-            inputs = first.records if isinstance(first, Stored) else []
-            yield RunStartedEvent(
-                **self._meta(),
-                run_id=self._run.run_id,
-                agent_id=self._run.last_agent_id,
-                input_items=tuple(inputs),
-            )
-            entry: Entry | None = None if isinstance(first, Stored) else first
-            while True:
-                if entry is None:
-                    entry = await self._sink.get()
-                if isinstance(entry, Finished | CancelRequested):
-                    ended = True
-                    yield await self._end(entry)
-                    return
-                for event in self._events_of(entry):
-                    yield event
-                entry = None
-        except Exception as exc:
-            broken = exc
-            raise
-        finally:
-            if not ended:
-                # The caller went away (disconnect, deadline), or something here broke.
+    async def _execute(self) -> None:
+        self._start()
+        started = False
+        while True:
+            entry = await self.sink.get()
+            if isinstance(entry, CancelRequested) and entry.mode == CancelMode.AFTER_TURN:
+                if self._result is not None and self._after_turn is None:
+                    self._after_turn = entry
+                    self._result.cancel(mode="after_turn")
+                continue
+            if not started:
+                started = True
+                inputs = entry.records if isinstance(entry, Stored) else []
+                await self._log.append(
+                    RunStartedEvent(
+                        **self._meta(),
+                        run_id=self.run.run_id,
+                        agent_id=self.run.last_agent_id,
+                        input_items=tuple(inputs),
+                    )
+                )
+                if isinstance(entry, Stored):
+                    continue
+            if isinstance(entry, CancelRequested):
                 await settle(self._stop())
-                if await settle(self._started_for_the_record()):
-                    state = RunState.FAILED if broken is not None else RunState.CANCELLED
-                    await settle(self._record(state, broken))
+                await self._finish(RunState.CANCELLED, cancel=entry)
+                return
+            if isinstance(entry, Finished):
+                await self._end(entry)
+                return
+            for event in self._events_of(entry):
+                await self._log.append(event)
 
-    async def _started_for_the_record(self) -> bool:
-        """Whether the run is recorded as started (now, if the SDK had not yet done so)."""
-        try:
-            self._run = await self._session.ensure_started()
-        except Exception:
-            return False  # the start failed, and that failure was the call's outcome
-        return True
+    async def _end(self, entry: Finished) -> None:
+        if entry.error is not None:
+            await self._finish(RunState.FAILED, error=entry.error)
+            return
+        final = self._result.final_output if self._result is not None else None
+        if self._after_turn is not None and final is None:
+            await self._finish(RunState.CANCELLED, cancel=self._after_turn)
+        else:
+            await self._finish(RunState.COMPLETED, final_output=_text(final))
 
-    def _events_of(self, entry: Stored | Delta | ModelCalled) -> list[RunEvent]:
+    def _events_of(self, entry: Entry) -> list[RunEvent]:
         if isinstance(entry, Delta):
             return [TextDeltaEvent(**self._meta(), delta=entry.text, agent_id=entry.agent_id)]
         if isinstance(entry, ModelCalled):
@@ -179,13 +211,15 @@ class RunExecution:
                 **self._meta(), from_agent_id=previous, to_agent_id=entry.agent_id
             )
             return [update]
-        return [event for record in entry.records if (event := self._item_event(record))]
+        if isinstance(entry, Stored):
+            return [event for record in entry.records if (event := self._item_event(record))]
+        return []
 
     def _item_event(self, record: ItemRecord) -> RunEvent | None:
         if record.type == "message":
             if record.role != "assistant":
                 return None
-            agent_id = self._current_agent or self._run.last_agent_id
+            agent_id = self._current_agent or self.run.last_agent_id
             return MessageCompletedEvent(**self._meta(), item=record, agent_id=agent_id)
         item = json.loads(record.item_json)
         call_id = item.get("call_id")
@@ -216,40 +250,41 @@ class RunExecution:
             self._driver.cancel()
             await asyncio.wait({self._driver})
 
-    async def _record(
-        self, state: RunState, error: BaseException | None = None
-    ) -> tuple[RunRecord, SessionStats]:
+    async def _finish(
+        self,
+        state: RunState,
+        *,
+        error: BaseException | None = None,
+        cancel: CancelRequested | None = None,
+        final_output: str = "",
+    ) -> None:
+        """Records the end: the log's pending events, then the end state and terminal event."""
+        try:
+            await self._log.drain()
+        except DomainError as exc:
+            if exc.reason == "LEASE_LOST":
+                return  # another process ended this run (it looked abandoned)
+            state, error = RunState.FAILED, exc
+        except Exception as exc:
+            state, error = RunState.FAILED, exc
+        end = now_us()
         run = dataclasses.replace(
-            self._run,
+            self.run,
             state=state,
             usage=_usage_of(self._result),
             error=run_error_of(error) if error is not None else None,
-            end_time_us=now_us(),
-            last_agent_id=self._current_agent or self._run.last_agent_id,
+            end_time_us=end,
+            last_agent_id=self._current_agent or self.run.last_agent_id,
+            cancel_mode=cancel.mode if cancel is not None else None,
+            cancel_reason=cancel.reason if cancel is not None else "",
+            events_expire_time_us=end + self._plan.retention_us,
         )
         try:
-            stats = await self._store.finish_run(run)
+            finished = await self._store.finish_run(
+                run, lease=self._lease, terminal=terminal_encoder(self._encode, final_output)
+            )
         except DomainError as exc:
-            # Say, the session was deleted during the run: there is nothing left to record.
+            # The session was deleted, or the run was ended elsewhere: nothing to record.
             log.warning("could not record the end of run %s: %s", run.run_id, exc.reason)
-            failed = dataclasses.replace(run, state=RunState.FAILED, error=run_error_of(exc))
-            return failed, SessionStats()
-        return run, stats
-
-    async def _end(self, entry: Finished | CancelRequested) -> RunEvent:
-        if isinstance(entry, CancelRequested):
-            await settle(self._stop())
-            run, stats = await settle(self._record(RunState.CANCELLED))
-            if run.state == RunState.CANCELLED:
-                return RunCancelledEvent(**self._meta(), run=run, reason=entry.reason)
-        elif entry.error is None:
-            run, stats = await settle(self._record(RunState.COMPLETED))
-            if run.state == RunState.COMPLETED:
-                final = _text(self._result.final_output if self._result else None)
-                return RunCompletedEvent(
-                    **self._meta(), run=run, final_output=final, usage=run.usage, stats=stats
-                )
-        else:
-            run, stats = await settle(self._record(RunState.FAILED, entry.error))
-        assert run.error is not None
-        return RunFailedEvent(**self._meta(), run=run, error=run.error, stats=stats)
+            return
+        self.run = finished.run

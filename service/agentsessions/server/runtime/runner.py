@@ -1,63 +1,113 @@
-"""`AgentRunner`: runs a session's agent for one message and streams the run's events.
+"""`AgentRunner`: the run manager. Runs are resources it executes; callers subscribe to them.
 
-    runner = AgentRunner(store, ModelRegistry(), ToolRegistry.with_entry_points())
-    async with contextlib.aclosing(runner.run(key, text_input("Hello"))) as events:
-        async for event in events:
-            ...
+    runner = AgentRunner(store, ModelRegistry(), ToolRegistry.with_entry_points(), encode=...)
+    await runner.open()
+    handle = await runner.start(key, text_input("Hello"), SendOptions())
+    async for event in runner.follow(key, handle.run.run_id, after_sequence=0):
+        ...  # LoggedEvent: sequence, terminal, body (the event as `encode` made it)
 
-Errors before the run starts (unknown session or agent, a busy session, a model the server
-cannot reach for lack of a key) are raised as domain errors from the first iteration; after
-`RunStartedEvent` everything is an event, ending in exactly one terminal event.
+`start` checks the request, takes the session's lease in the store (or joins the run of the
+same `request_id`), records the run and starts it in a task of its own; no caller's
+cancellation reaches that task. A run is stopped only by a request (`cancel`, `cancel_soon`),
+which it honours by ending itself (execution.py); that and `settle` for the SDK's own task are
+the only cancellation paths. Errors before the run starts (unknown session or agent, a busy
+session, a model the server cannot reach for lack of a key) are raised as domain errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
-from collections.abc import AsyncGenerator, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Collection
+from dataclasses import dataclass
+from typing import Any
 
 from agents import Model, set_tracing_disabled
 
 from ..domain.agents import agent_not_found
-from ..domain.errors import Unavailable
-from ..domain.models import CompactedHistory, RunRecord, RunState, SessionKey, now_us
-from ..domain.names import new_id, run_name
+from ..domain.errors import Aborted, DeadlineExceeded, DomainError, InvalidArgument, Unavailable
+from ..domain.models import (
+    CancelMode,
+    CompactedHistory,
+    DisconnectPolicy,
+    Lease,
+    LoggedEvent,
+    RunRecord,
+    RunState,
+    SessionKey,
+    now_us,
+)
+from ..domain.names import new_id, run_name, session_name
 from ..domain.sessions import session_not_found
 from ..store.base import Store
+from . import owners
 from .agent_graph import build_agent, load_reachable
 from .compaction import compact_session
-from .events import RunEvent
-from .execution import RunExecution
+from .execution import RunExecution, RunPlan
 from .history import history_window
 from .inputs import DEFAULT_MAX_TURNS, RunInput
-from .locks import SessionLocks
 from .models import ModelRegistry
-from .sink import CancelRequested, ObservedModel, RunSink
+from .recovery import Background, Recovery
+from .run_log import SAFETY_WAIT_SECONDS, Encoder, EventLog, RunSignals, follow, run_not_found
+from .sink import ObservedModel, RunSink
 from .tools import ToolRegistry
 
 log = logging.getLogger("agentsessions.runtime")
 
 STOPPING_REASON = "the server is stopping"
-_closing_tasks: set[asyncio.Task[None]] = set()
+CANCEL_RUN_REASON = "cancelled by CancelRun"
+DISCONNECTED_REASON = "the caller disconnected"
+COMPACTION = "CompactSession"
+# How often this process looks for cancel requests made through other processes.
+CANCEL_POLL_SECONDS = 0.05
 
 
-def close_in_background(events: AsyncGenerator[RunEvent, None]) -> asyncio.Task[None]:
-    """Closes a run's event stream that its consumer abandoned, say at a cancelled RPC.
+@dataclass(frozen=True, slots=True)
+class SendOptions:
+    wait_if_busy: bool = False
+    wait_timeout: float | None = None  # seconds to wait for a busy session
+    max_turns: int = DEFAULT_MAX_TURNS
+    request_id: str = ""
+    on_disconnect: DisconnectPolicy = DisconnectPolicy.CANCEL
 
-    A consumer cancelled while it awaits anything but the stream leaves the stream suspended;
-    closing it now ends the run and frees the session instead of waiting for the garbage
-    collector. A stream still running was reached by the cancellation itself.
-    """
 
-    async def close() -> None:
-        with contextlib.suppress(RuntimeError):  # already running: it is being cancelled
-            await events.aclose()
+@dataclass(frozen=True, slots=True)
+class RunHandle:
+    run: RunRecord
+    joined: bool  # the run of the same request_id, started earlier
 
-    task = asyncio.ensure_future(close())
-    _closing_tasks.add(task)
-    task.add_done_callback(_closing_tasks.discard)
-    return task
+
+def request_hash(run_input: RunInput, max_turns: int) -> str:
+    """What a retry with the same request_id must repeat."""
+    canonical = json.dumps(
+        {"text": run_input.text, "items": list(run_input.items), "max_turns": max_turns},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _busy(key: SessionKey, holder: Lease, error: type[DomainError] = Aborted) -> DomainError:
+    if holder.run_id:
+        what, name = "run", run_name(key, holder.run_id)
+    else:
+        what, name = "operation", COMPACTION
+    return error(
+        f"{session_name(key)} is busy with {name}; retry, or set wait_if_busy",
+        reason="SESSION_BUSY",
+        metadata={"session": session_name(key), what: name},
+    )
+
+
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    """Done callback of the runner's own tasks: a failure is logged, never left unread."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("background work failed: %s", task.exception())
 
 
 class AgentRunner:
@@ -68,17 +118,33 @@ class AgentRunner:
         store: Store,
         models: ModelRegistry | None = None,
         tools: ToolRegistry | None = None,
+        *,
+        encode: Encoder,
+        lease_seconds: float = 10.0,
+        retention_seconds: float = 3600.0,
     ) -> None:
         # The SDK would otherwise export traces to OpenAI: no network unless a model needs it.
         set_tracing_disabled(True)
         self.store = store
         self.models = models or ModelRegistry()
         self.tools = tools or ToolRegistry()
-        self._locks = SessionLocks()
-        self._active: dict[str, RunSink] = {}
+        self.owner = owners.this_owner()
+        self._encode = encode
+        self._lease_us = int(lease_seconds * 1e6)
+        self._retention_us = int(retention_seconds * 1e6)
+        self._signals = RunSignals(store)
+        self._recovery = Recovery(
+            store, self._signals, encode, owner=self.owner, retention_us=self._retention_us
+        )
+        self._background = Background(
+            store, self._recovery, owner=self.owner, lease_us=self._lease_us
+        )
+        self._active: dict[str, RunExecution] = {}  # by run name
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        self._cancel_watch: asyncio.Task[None] | None = None
 
     # The AgentCatalog the domain checks agents against ------------------------
 
@@ -88,80 +154,212 @@ class AgentRunner:
     def validate_tools(self, tools: Collection[str]) -> None:
         self.tools.validate_tools(tools)
 
-    # Runs -------------------------------------------------------------------
+    # Lifecycle ----------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Ends what dead processes left behind, then starts the background work."""
+        await self._recovery.sweep()
+        self._background.start()
+        self._cancel_watch = asyncio.create_task(self._watch_cancel_requests())
 
     @property
     def active_runs(self) -> int:
         return len(self._active)
 
-    @property
-    def busy_sessions(self) -> int:
-        """Sessions with a run going or waiting; their locks are dropped when unused."""
-        return len(self._locks)
+    # Runs ---------------------------------------------------------------------
 
-    async def run(
-        self,
-        key: SessionKey,
-        run_input: RunInput,
-        *,
-        wait_if_busy: bool = False,
-        max_turns: int = DEFAULT_MAX_TURNS,
-        wait_timeout: float | None = None,
-    ) -> AsyncGenerator[RunEvent, None]:
-        """Runs the session's agent on `run_input`; yields the run's events.
-
-        Args:
-            key: The session.
-            run_input: The user's message (see `inputs.run_input`).
-            wait_if_busy: Wait for a run already going on the session instead of raising
-                Aborted (reason SESSION_BUSY).
-            max_turns: Most model turns the run may take.
-            wait_timeout: Seconds to wait for a busy session before DeadlineExceeded.
-        """
-        if self._closing:
-            raise Unavailable(STOPPING_REASON, reason="SERVER_STOPPING")
+    async def start(self, key: SessionKey, run_input: RunInput, options: SendOptions) -> RunHandle:
+        """Starts a run of the session's agent on `run_input`, or joins the run of the same
+        `request_id`. Raises NotFound, InvalidArgument (REQUEST_ID_REUSED), Aborted
+        (SESSION_BUSY), DeadlineExceeded (SESSION_BUSY) after `wait_timeout`, Unavailable
+        (SERVER_STOPPING)."""
+        self._refuse_when_closing()
         if await self.store.get_session(key) is None:
             raise session_not_found(key)
         root = await self.store.get_agent(key.tenant, key.agent_id)
         if root is None:
             raise agent_not_found(key.agent_id)
-        run_id = new_id()
-        name = run_name(key, run_id)
-        async with self._locks.hold(key, name, wait=wait_if_busy, wait_seconds=wait_timeout):
-            sink = RunSink()
+        sink = RunSink()
 
-            def observe(model: Model, agent_id: str) -> Model:
-                return ObservedModel(model, agent_id, sink)
+        def observe(model: Model, agent_id: str) -> Model:
+            return ObservedModel(model, agent_id, sink)
 
-            records = await load_reachable(self.store, root)
-            agent = build_agent(
-                records, root.agent_id, models=self.models, tools=self.tools, observe=observe
-            )
-            limit = await history_window(self.store, key, root.history_max_items)
-            run = RunRecord(
-                key=key,
-                run_id=run_id,
-                state=RunState.RUNNING,
-                start_time_us=now_us(),
-                last_agent_id=root.agent_id,
-            )
-            execution = RunExecution(
-                self.store,
-                run,
-                agent,
-                sink,
-                run_input,
-                max_turns=max_turns,
-                history_limit=limit,
-            )
-            self._enter(run_id, sink)
+        records = await load_reachable(self.store, root)
+        agent = build_agent(
+            records, root.agent_id, models=self.models, tools=self.tools, observe=observe
+        )
+        run = RunRecord(
+            key=key,
+            run_id=new_id(),
+            state=RunState.RUNNING,
+            start_time_us=now_us(),
+            last_agent_id=root.agent_id,
+            request_id=options.request_id,
+            request_hash=request_hash(run_input, options.max_turns),
+            on_disconnect=options.on_disconnect,
+            owner=self.owner,
+        )
+        started = await self._take_session(run, options)
+        if isinstance(started, RunHandle):
+            return started
+        recorded, lease = started
+        limit = await history_window(self.store, key, root.history_max_items)
+        plan = RunPlan(agent, run_input, options.max_turns, limit, self._retention_us)
+        events = EventLog(self.store, lease, self._signals, self._encode)
+        execution = RunExecution(self.store, recorded, lease, plan, sink, events, self._encode)
+        self._launch(execution)
+        return RunHandle(recorded, joined=False)
+
+    async def _take_session(
+        self, run: RunRecord, options: SendOptions
+    ) -> RunHandle | tuple[RunRecord, Lease]:
+        loop = asyncio.get_running_loop()
+        deadline = None if options.wait_timeout is None else loop.time() + options.wait_timeout
+        topic = session_name(run.key)
+        while True:
+            ticket = self._signals.ticket(topic)
+            result = await self.store.start_run(run, lease_expire_time_us=now_us() + self._lease_us)
+            if result.joined and result.run is not None:
+                if result.run.request_hash != run.request_hash:
+                    raise InvalidArgument.field(
+                        "request_id",
+                        "was used for another request with a different input",
+                        reason="REQUEST_ID_REUSED",
+                    )
+                return RunHandle(result.run, joined=True)
+            if result.run is not None and result.lease is not None:
+                return result.run, result.lease
+            assert result.busy is not None
+            if await self._recovery.recover(result.busy):
+                continue
+            if not options.wait_if_busy:
+                raise _busy(run.key, result.busy)
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                raise _busy(run.key, result.busy, DeadlineExceeded)
+            self._refuse_when_closing()
+            wait = SAFETY_WAIT_SECONDS if remaining is None else min(remaining, SAFETY_WAIT_SECONDS)
+            await self._signals.wait(topic, ticket, wait)
+
+    def _launch(self, execution: RunExecution) -> None:
+        name = run_name(execution.run.key, execution.run.run_id)
+        self._active[name] = execution
+        self._idle.clear()
+        self._signals.add_local(name)
+
+        async def execute() -> None:
             try:
-                # aclosing: a caller that goes away closes the run before the lock is freed.
-                async with contextlib.aclosing(execution.events()) as events:
-                    async for event in events:
-                        yield event
+                await execution.execute()
             finally:
-                self._leave(run_id)
+                self._active.pop(name, None)
+                self._signals.remove_local(name)
+                self._signals.publish(session_name(execution.run.key))
+                if not self._active:
+                    self._idle.set()
+
+        task = asyncio.create_task(execute(), name=f"run {execution.run.run_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_forget)
+
+    def follow(
+        self, key: SessionKey, run_id: str, after_sequence: int = 0
+    ) -> AsyncGenerator[LoggedEvent, None]:
+        """The run's events after `after_sequence` through its terminal event (run_log.follow)."""
+        return follow(self.store, self._signals, key, run_id, after_sequence)
+
+    def cancel_soon(self, key: SessionKey, run_id: str, mode: CancelMode, reason: str) -> None:
+        """Asks a run to stop without waiting: for a caller that is itself going away."""
+        execution = self._active.get(run_name(key, run_id))
+        if execution is not None:
+            execution.request_cancel(mode, reason)
+            return
+        task = asyncio.ensure_future(self.store.request_cancel(key, run_id, mode, reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_forget)
+
+    async def cancel(
+        self,
+        key: SessionKey,
+        run_id: str,
+        mode: CancelMode,
+        *,
+        reason: str = CANCEL_RUN_REASON,
+        wait_seconds: float | None = None,
+    ) -> RunRecord:
+        """Asks the run to stop (recorded in the store, so its process hears of it wherever
+        it runs), waits up to `wait_seconds` for its end, and returns it as it is then."""
+        run = await self.store.request_cancel(key, run_id, mode, reason)
+        if run is None:
+            raise run_not_found(key, run_id)
+        if run.finished:
+            return run
+        execution = self._active.get(run_name(key, run_id))
+        if execution is not None:
+            execution.request_cancel(mode, reason)
+        with contextlib.suppress(TimeoutError, DomainError):
+            async with asyncio.timeout(wait_seconds):
+                async for _ in self.follow(key, run_id, run.last_sequence):
+                    pass
+        latest = await self.store.get_run(key, run_id)
+        if latest is None:
+            raise run_not_found(key, run_id)
+        return latest
+
+    async def _watch_cancel_requests(self) -> None:
+        """Cancel requests made through another process reach this one's runs."""
+        version = -1
+        while True:
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            if not self._active:
+                continue
+            try:
+                current = self.store.data_version()
+                if current == version:
+                    continue
+                version = current
+                for run in await self.store.cancel_requests(self.owner):
+                    execution = self._active.get(run_name(run.key, run.run_id))
+                    if execution is not None and run.cancel_mode is not None:
+                        execution.request_cancel(run.cancel_mode, run.cancel_reason)
+            except Exception:
+                log.exception("watching cancel requests failed")
+
+    # Holding a session for other work -------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def hold(
+        self, key: SessionKey, *, wait: bool, wait_seconds: float | None
+    ) -> AsyncIterator[Lease]:
+        """Holds the session's lease, as a run does, for work that is not a run."""
+        self._refuse_when_closing()
+        loop = asyncio.get_running_loop()
+        deadline = None if wait_seconds is None else loop.time() + wait_seconds
+        topic = session_name(key)
+        while True:
+            ticket = self._signals.ticket(topic)
+            lease, holder = await self.store.acquire_lease(
+                key, owner=self.owner, expire_time_us=now_us() + self._lease_us
+            )
+            if lease is not None:
+                break
+            assert holder is not None
+            if await self._recovery.recover(holder):
+                continue
+            if not wait:
+                raise _busy(key, holder)
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                raise _busy(key, holder, DeadlineExceeded)
+            wait_for = SAFETY_WAIT_SECONDS if remaining is None else min(remaining, 1.0)
+            await self._signals.wait(topic, ticket, wait_for)
+        try:
+            yield lease
+        finally:
+            with contextlib.suppress(DomainError):
+                await self.store.release_lease(lease)
+            self._signals.publish(topic)
 
     async def compact(
         self,
@@ -174,12 +372,10 @@ class AgentRunner:
     ) -> CompactedHistory:
         """Replaces the session's older items by a summary, holding the session as a run
         does (see `compaction.compact_session`)."""
-        if self._closing:
-            raise Unavailable(STOPPING_REASON, reason="SERVER_STOPPING")
         return await compact_session(
             self.store,
             self.models,
-            self._locks,
+            self.hold,
             key,
             keep_newest_count=keep_newest_count,
             summary_text=summary_text,
@@ -187,27 +383,28 @@ class AgentRunner:
             wait_timeout=wait_timeout,
         )
 
-    def _enter(self, run_id: str, sink: RunSink) -> None:
-        self._active[run_id] = sink
-        self._idle.clear()
-
-    def _leave(self, run_id: str) -> None:
-        self._active.pop(run_id, None)
-        if not self._active:
-            self._idle.set()
+    def _refuse_when_closing(self) -> None:
+        if self._closing:
+            raise Unavailable(STOPPING_REASON, reason="SERVER_STOPPING")
 
     async def aclose(self, grace: float = 0.0) -> None:
-        """Refuses new runs, gives running ones `grace` seconds, then cancels the rest
-        (their callers get RunCancelledEvent) and closes the model clients."""
+        """Refuses new runs, gives running ones `grace` seconds, then cancels the rest (their
+        logs end with RunCancelled), stops the background work and closes the model clients."""
         self._closing = True
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
                 await self._idle.wait()
-        for sink in list(self._active.values()):
-            sink.put(CancelRequested(STOPPING_REASON))
+        for execution in list(self._active.values()):
+            execution.request_cancel(CancelMode.IMMEDIATE, STOPPING_REASON)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5.0):
                 await self._idle.wait()
         if self._active:
             log.warning("runs still active at shutdown", extra={"runs": len(self._active)})
+        if self._cancel_watch is not None:
+            self._cancel_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cancel_watch
+        await self._background.aclose()
+        await self._signals.aclose()
         await self.models.aclose()

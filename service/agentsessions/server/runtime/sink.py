@@ -3,6 +3,8 @@
 Text deltas (from `ObservedModel`) and stored items (from `StoreSession`) are put on the queue
 by the SDK's own task as they happen, so a message's deltas always come before the message is
 reported stored; the end of the run and cancellation requests come last or from outside.
+The SDK's entries wait for room (`report`): a model that streams faster than the run's log is
+written waits, instead of piling up in memory.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from agents.items import TResponseInputItem, TResponseStreamEvent
 from agents.retry import ModelRetryAdvice, ModelRetryAdviceRequest
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
-from ..domain.models import ItemRecord
+from ..domain.models import CancelMode, ItemRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,24 +49,36 @@ class Finished:
 
 @dataclass(frozen=True, slots=True)
 class CancelRequested:
+    mode: CancelMode
     reason: str
 
 
 Entry = Stored | Delta | ModelCalled | Finished | CancelRequested
+# What the SDK reports; the rest (end, cancellation) comes once each and never waits.
+_REPORTS = (Stored, Delta, ModelCalled)
+ROOM = 64
 
 
 class RunSink:
     def __init__(self) -> None:
         self._queue: asyncio.Queue[Entry] = asyncio.Queue()
+        self._room = asyncio.Semaphore(ROOM)
 
-    def put(self, entry: Entry) -> None:
+    def put(self, entry: Finished | CancelRequested) -> None:
         self._queue.put_nowait(entry)
 
-    def stored(self, records: list[ItemRecord]) -> None:
-        self.put(Stored(records))
+    async def report(self, entry: Stored | Delta | ModelCalled) -> None:
+        await self._room.acquire()
+        self._queue.put_nowait(entry)
+
+    async def stored(self, records: list[ItemRecord]) -> None:
+        await self.report(Stored(records))
 
     async def get(self) -> Entry:
-        return await self._queue.get()
+        entry = await self._queue.get()
+        if isinstance(entry, _REPORTS):
+            self._room.release()
+        return entry
 
 
 class ObservedModel(Model):
@@ -89,7 +103,7 @@ class ObservedModel(Model):
         conversation_id: str | None,
         prompt: ResponsePromptParam | None,
     ) -> ModelResponse:
-        self._sink.put(ModelCalled(self._agent_id))
+        await self._sink.report(ModelCalled(self._agent_id))
         return await self.inner.get_response(
             system_instructions,
             input,
@@ -117,7 +131,7 @@ class ObservedModel(Model):
         conversation_id: str | None,
         prompt: ResponsePromptParam | None,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        self._sink.put(ModelCalled(self._agent_id))
+        await self._sink.report(ModelCalled(self._agent_id))
         stream = self.inner.stream_response(
             system_instructions,
             input,
@@ -133,7 +147,7 @@ class ObservedModel(Model):
         try:
             async for event in stream:
                 if event.type == "response.output_text.delta":
-                    self._sink.put(Delta(event.delta, self._agent_id))
+                    await self._sink.report(Delta(event.delta, self._agent_id))
                 yield event
         finally:
             aclose = getattr(stream, "aclose", None)

@@ -3,8 +3,8 @@
 `Runner.run_streamed(..., session=StoreSession(...))` reads history and appends each turn
 through it. Every append is one store transaction, so a turn is stored whole or not at all,
 and `on_stored` hears of the stored records (with their sequences) as soon as they exist.
-Given the run to `start`, the first append also records the run's start, in the same
-transaction: a turn's input waits for one commit, not two.
+Given a run's `fence` (its lease), appends are refused once the run no longer holds the
+session.
 """
 
 from __future__ import annotations
@@ -12,35 +12,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from agents.items import TResponseInputItem
 from agents.memory import SessionSettings
 
-from ..domain.models import ItemRecord, NewItem, RunRecord, SessionKey
+from ..domain.models import ItemRecord, Lease, SessionKey
 from ..domain.names import session_name
 from ..domain.validation import describe_item
 from ..store.base import Store
-
-T = TypeVar("T")
-
-
-async def settle(awaitable: Awaitable[T]) -> T:
-    """Awaits to the end even if the caller is cancelled (again and again), then re-raises.
-
-    A write that was sent must finish, or the caller could not know what was stored.
-    """
-    task = asyncio.ensure_future(awaitable)
-    cancellation: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.wait({task})
-        except asyncio.CancelledError as exc:
-            cancellation = cancellation or exc
-    result = task.result()
-    if cancellation is not None:
-        raise cancellation
-    return result
+from .settle import settle
 
 
 def item_json_of(item: TResponseInputItem | dict[str, Any]) -> str:
@@ -58,8 +39,8 @@ class StoreSession:
         key: SessionKey,
         *,
         run_id: str = "",
-        on_stored: Callable[[list[ItemRecord]], None] | None = None,
-        start: RunRecord | None = None,
+        on_stored: Callable[[list[ItemRecord]], Awaitable[None]] | None = None,
+        fence: Lease | None = None,
     ) -> None:
         self.session_id = session_name(key)
         self._store = store
@@ -67,29 +48,7 @@ class StoreSession:
         self._run_id = run_id
         self._on_stored = on_stored
         self.stored: list[ItemRecord] = []  # what this adapter appended, oldest first
-        self._start = start
-        self._started: asyncio.Future[tuple[RunRecord, list[ItemRecord]]] | None = None
-
-    async def ensure_started(self) -> RunRecord:
-        """The stored run given as `start`: recorded on its own unless an append did it."""
-        assert self._start is not None, "no run to start"
-        if self._started is None:
-            self._started = asyncio.ensure_future(self._store.start_run_with_items(self._start, []))
-        run, _ = await settle(self._started)
-        return run
-
-    def _append(self, batch: list[NewItem]) -> asyncio.Future[list[ItemRecord]]:
-        if self._start is not None and self._started is None:
-            self._started = asyncio.ensure_future(
-                self._store.start_run_with_items(self._start, batch)
-            )
-            return asyncio.ensure_future(_records_of(self._started))
-        return asyncio.ensure_future(self._append_after_start(batch))
-
-    async def _append_after_start(self, batch: list[NewItem]) -> list[ItemRecord]:
-        if self._start is not None:
-            await self.ensure_started()
-        return await self._store.add_items(self._key, batch, run_id=self._run_id)
+        self._fence = fence
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """The newest `limit` items (all when None), oldest first."""
@@ -106,7 +65,9 @@ class StoreSession:
         for item in items:
             item_json = item_json_of(item)
             batch.append(describe_item(json.loads(item_json), item_json))
-        write = self._append(batch)
+        write = asyncio.ensure_future(
+            self._store.add_items(self._key, batch, run_id=self._run_id, fence=self._fence)
+        )
         try:
             records = await settle(write)
         except asyncio.CancelledError:
@@ -116,7 +77,7 @@ class StoreSession:
             raise
         self.stored.extend(records)
         if self._on_stored is not None:
-            self._on_stored(records)
+            await self._on_stored(records)
 
     async def pop_item(self) -> TResponseInputItem | None:
         record = await settle(self._store.pop_item(self._key))
@@ -127,10 +88,3 @@ class StoreSession:
 
     async def clear_session(self) -> None:
         await settle(self._store.clear_items(self._key))
-
-
-async def _records_of(
-    start: asyncio.Future[tuple[RunRecord, list[ItemRecord]]],
-) -> list[ItemRecord]:
-    _, records = await start
-    return records

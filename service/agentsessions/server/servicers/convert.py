@@ -169,9 +169,17 @@ def run_to_proto(run: RunRecord) -> session_pb2.Run:
         usage=usage_to_proto(run.usage),
         start_time=timestamp(run.start_time_us),
         last_agent=names.agent_name(run.last_agent_id) if run.last_agent_id else "",
+        request_id=run.request_id,
+        on_disconnect=session_pb2.Run.DisconnectPolicy.ValueType(int(run.on_disconnect)),
+        last_event_sequence=run.last_sequence,
+        cancel_reason=run.cancel_reason,
     )
+    if run.cancel_mode is not None:
+        message.cancel_mode = session_pb2.Run.CancelMode.ValueType(int(run.cancel_mode))
     if run.end_time_us is not None:
         message.end_time.CopyFrom(timestamp(run.end_time_us))
+    if run.events_expire_time_us is not None:
+        message.events_expire_time.CopyFrom(timestamp(run.events_expire_time_us))
     if run.error is not None:
         message.error.CopyFrom(run_error_to_proto(run))
     return message

@@ -100,3 +100,12 @@ def run_event_to_proto(event: RunEvent) -> events_pb2.SendMessageResponse:
     else:  # pragma: no cover - the union is closed
         raise TypeError(f"not a run event: {event!r}")
     return response
+
+
+def encode_run_event(event: RunEvent) -> bytes:
+    """How a run's log stores `event`: the serialized SendMessageResponse streams replay."""
+    return run_event_to_proto(event).SerializeToString()
+
+
+def decode_run_event(body: bytes) -> events_pb2.SendMessageResponse:
+    return events_pb2.SendMessageResponse.FromString(body)

@@ -11,11 +11,11 @@ from agentsessions.v1 import events_pb2, session_pb2, session_service_pb2, sessi
 from google.protobuf import empty_pb2
 
 from ..domain import names
-from ..domain.errors import InvalidArgument
-from ..domain.models import SessionKey
+from ..domain.errors import InvalidArgument, Unimplemented
+from ..domain.models import CancelMode, DisconnectPolicy, SessionKey
 from ..domain.sessions import Sessions
-from ..runtime import AgentRunner, inputs
-from ..runtime.runner import close_in_background
+from ..runtime import AgentRunner, SendOptions, inputs
+from ..runtime.runner import DISCONNECTED_REASON as DISCONNECTED
 from .context import tenant_of
 from .convert import (
     item_to_proto,
@@ -24,9 +24,11 @@ from .convert import (
     session_to_proto,
     usage_to_proto,
 )
-from .run_events import run_event_to_proto
+from .run_events import decode_run_event
 
 Context = grpc.aio.ServicerContext[Any, Any]
+# How long CancelRun waits for the run to end when the caller set no deadline.
+CANCEL_WAIT_SECONDS = 30.0
 pb = session_service_pb2
 
 
@@ -94,11 +96,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     async def CompactSession(
         self, request: pb.CompactSessionRequest, context: Context
     ) -> pb.CompactSessionResponse:
-        if self._runner is None:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server runs no agents")
-        assert self._runner is not None
+        runner = self._require_runner()
         key = names.session_key(request.name, tenant_of(context))
-        done = await self._runner.compact(
+        done = await runner.compact(
             key,
             keep_newest_count=(
                 request.keep_newest_count if request.HasField("keep_newest_count") else None
@@ -116,30 +116,72 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             response.summary_item.CopyFrom(item_to_proto(key, done.summary))
         return response
 
+    def _require_runner(self) -> AgentRunner:
+        if self._runner is None:
+            raise Unimplemented("this server runs no agents", reason="NO_RUNTIME")
+        return self._runner
+
     async def SendMessage(
         self, request: events_pb2.SendMessageRequest, context: Context
     ) -> AsyncIterator[events_pb2.SendMessageResponse]:
-        if self._runner is None:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server runs no agents")
-        assert self._runner is not None
+        runner = self._require_runner()
         key = names.session_key(request.session, tenant_of(context), "session")
         which = request.WhichOneof("input")
         run_input = inputs.run_input(
             text=request.text if which == "text" else None,
             input_items_json=request.input_items_json if which == "input_items_json" else None,
         )
-        events = self._runner.run(
-            key,
-            run_input,
+        if request.after_sequence < 0:
+            raise InvalidArgument.field("after_sequence", "must not be negative")
+        continuing = request.on_disconnect == session_pb2.Run.DisconnectPolicy.CONTINUE
+        options = SendOptions(
             wait_if_busy=request.wait_if_busy,
-            max_turns=inputs.max_turns_of(request.max_turns),
             wait_timeout=context.time_remaining(),
+            max_turns=inputs.max_turns_of(request.max_turns),
+            request_id=names.check_request_id(request.request_id) or "",
+            on_disconnect=DisconnectPolicy.CONTINUE if continuing else DisconnectPolicy.CANCEL,
         )
+        handle = await runner.start(key, run_input, options)
+        run = handle.run
+        ended = False
+
+        def on_done(_: object) -> None:
+            # The call ended before the run did: the caller went away or its deadline passed.
+            if not ended and run.on_disconnect == DisconnectPolicy.CANCEL:
+                runner.cancel_soon(run.key, run.run_id, CancelMode.IMMEDIATE, DISCONNECTED)
+
         # The stubs declare the callback as a class, not a protocol: a function is what works.
-        context.add_done_callback(lambda _: close_in_background(events))  # type: ignore[arg-type]
-        async with contextlib.aclosing(events):
+        context.add_done_callback(on_done)  # type: ignore[arg-type]
+        after = request.after_sequence if handle.joined else 0
+        async with contextlib.aclosing(runner.follow(run.key, run.run_id, after)) as events:
             async for event in events:
-                yield run_event_to_proto(event)
+                ended = ended or event.terminal
+                yield decode_run_event(event.body)
+
+    async def StreamRunEvents(
+        self, request: pb.StreamRunEventsRequest, context: Context
+    ) -> AsyncIterator[events_pb2.SendMessageResponse]:
+        runner = self._require_runner()
+        key, run_id = names.run_key(request.name, tenant_of(context))
+        async with contextlib.aclosing(
+            runner.follow(key, run_id, request.after_sequence)
+        ) as events:
+            async for event in events:
+                yield decode_run_event(event.body)
+
+    async def CancelRun(self, request: pb.CancelRunRequest, context: Context) -> session_pb2.Run:
+        runner = self._require_runner()
+        key, run_id = names.run_key(request.name, tenant_of(context))
+        after_turn = request.mode == session_pb2.Run.CancelMode.AFTER_TURN
+        remaining = context.time_remaining()
+        run = await runner.cancel(
+            key,
+            run_id,
+            CancelMode.AFTER_TURN if after_turn else CancelMode.IMMEDIATE,
+            # Leave time to answer within the caller's deadline.
+            wait_seconds=CANCEL_WAIT_SECONDS if remaining is None else max(remaining - 0.5, 0),
+        )
+        return run_to_proto(run)
 
     async def ListItems(
         self, request: pb.ListItemsRequest, context: Context

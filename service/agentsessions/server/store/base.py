@@ -8,22 +8,32 @@ indexed query: no store keeps a list of sessions in memory.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from ..domain.models import (
     AgentRecord,
+    CancelMode,
     CompactedHistory,
+    EventPage,
+    FinishedRun,
     ItemRecord,
+    Lease,
+    LoggedEvent,
     NewItem,
     RunRecord,
+    RunStart,
     SessionKey,
     SessionRecord,
     SessionState,
     SessionStats,
     Usage,
 )
+
+# Builds a run's terminal event from the run as recorded, the session's stats and the event's
+# sequence; the store calls it inside the transaction that ends the run.
+TerminalEncoder = Callable[[RunRecord, SessionStats, int], bytes]
 
 SessionOrderField = Literal["last_activity_time", "create_time", "update_time"]
 
@@ -125,10 +135,16 @@ class Store(Protocol):
     # Items ----------------------------------------------------------------
 
     async def add_items(
-        self, key: SessionKey, items: Sequence[NewItem], *, run_id: str = ""
+        self,
+        key: SessionKey,
+        items: Sequence[NewItem],
+        *,
+        run_id: str = "",
+        fence: Lease | None = None,
     ) -> list[ItemRecord]:
         """Appends items in one transaction with dense, increasing sequences,
-        updates the session's stats and last activity. Raises NotFound."""
+        updates the session's stats and last activity. Raises NotFound; with a
+        `fence`, Aborted (LEASE_LOST) unless that lease still holds the session."""
 
     async def list_items(
         self,
@@ -169,18 +185,21 @@ class Store(Protocol):
 
     # Runs -----------------------------------------------------------------
 
-    async def start_run(self, run: RunRecord) -> RunRecord:
-        """Records a RUNNING run, counts it in the session's stats and activity."""
+    async def start_run(self, run: RunRecord, *, lease_expire_time_us: int) -> RunStart:
+        """In one transaction: when `run.request_id` names a run of the session, returns it
+        (`joined`); when another holds the session, returns its lease (`busy`); otherwise
+        takes the session's lease for `run` (owner `run.owner`), records the run RUNNING
+        and counts it in the session's stats. Raises NotFound, AlreadyExists for a taken
+        run id."""
 
-    async def start_run_with_items(
-        self, run: RunRecord, items: Sequence[NewItem]
-    ) -> tuple[RunRecord, list[ItemRecord]]:
-        """`start_run` and `add_items(run.key, items, run_id=run.run_id)` in one transaction:
-        a run's first items and its start cost one commit."""
-
-    async def finish_run(self, run: RunRecord) -> SessionStats:
-        """Records the run's end state, usage and error, and adds its usage to
-        the session's stats, in one transaction. Returns the new stats."""
+    async def finish_run(
+        self, run: RunRecord, *, lease: Lease, terminal: TerminalEncoder
+    ) -> FinishedRun:
+        """In one transaction, while `lease` holds the session: records the run's end state,
+        usage, error, cancellation and `events_expire_time_us`, adds its usage to the
+        session's stats, appends `terminal(run, stats, sequence)` as the run's last event
+        and frees the session. Raises NotFound, FailedPrecondition (RUN_ALREADY_FINISHED),
+        Aborted (LEASE_LOST) when another holds the session now."""
 
     async def get_run(self, key: SessionKey, run_id: str) -> RunRecord | None: ...
 
@@ -188,6 +207,52 @@ class Store(Protocol):
         self, key: SessionKey, *, after: tuple[int, str] | None, limit: int
     ) -> list[RunRecord]:
         """Runs newest first; `after` is (start_time_us, run_id) of the previous page's last."""
+
+    async def request_cancel(
+        self, key: SessionKey, run_id: str, mode: CancelMode, reason: str
+    ) -> RunRecord | None:
+        """Records a cancel request on a running run (IMMEDIATE overrides AFTER_TURN; the
+        first reason stays) and returns the run, unchanged when it has ended; None when
+        there is no such run."""
+
+    async def cancel_requests(self, owner: str) -> list[RunRecord]:
+        """The running runs of `owner` that were asked to stop."""
+
+    # Leases ---------------------------------------------------------------
+
+    async def acquire_lease(
+        self, key: SessionKey, *, owner: str, expire_time_us: int
+    ) -> tuple[Lease | None, Lease | None]:
+        """Takes a free session for an operation that is not a run: (lease, None), or
+        (None, the holder's lease). Raises NotFound."""
+
+    async def release_lease(self, lease: Lease) -> bool:
+        """Frees the session if `lease` still holds it; returns whether it did."""
+
+    async def renew_leases(self, owner: str, expire_time_us: int) -> int:
+        """Moves the expiry of every lease of `owner`; returns how many it holds."""
+
+    async def list_leases(self, *, limit: int) -> list[Lease]:
+        """Held leases, the soonest to expire first."""
+
+    # Run events -----------------------------------------------------------
+
+    async def append_run_events(self, lease: Lease, events: Sequence[LoggedEvent]) -> None:
+        """Appends events of the run holding `lease`; Aborted (LEASE_LOST) once it lost it."""
+
+    async def read_run_events(
+        self, key: SessionKey, run_id: str, *, after_sequence: int, limit: int, max_bytes: int
+    ) -> EventPage | None:
+        """The run and up to `limit` of its events after `after_sequence` (fewer past
+        `max_bytes`, never none when there is one), from one snapshot; `expired` when
+        events asked for were deleted. None when there is no such run."""
+
+    async def expire_run_events(self, now_us: int, *, runs: int, events: int) -> int:
+        """One bounded step of the retention sweep; returns how many events it deleted."""
+
+    def data_version(self) -> int:
+        """A number that changes when any connection, of any process, has committed; cheap
+        enough to poll (the signal followers of runs in other processes wait on)."""
 
 
 __all__ = [
@@ -197,5 +262,6 @@ __all__ = [
     "SessionPageEntry",
     "SessionQuery",
     "Store",
+    "TerminalEncoder",
     "Usage",
 ]

@@ -20,17 +20,22 @@ from typing import TypeVar
 from ..domain.errors import Unavailable
 from ..domain.models import (
     AgentRecord,
+    CancelMode,
     CompactedHistory,
+    EventPage,
+    FinishedRun,
     ItemRecord,
+    Lease,
+    LoggedEvent,
     NewItem,
     RunRecord,
+    RunStart,
     SessionKey,
     SessionRecord,
-    SessionStats,
     Usage,
 )
-from . import sqlite_compaction, sqlite_history, sqlite_resources
-from .base import SessionCursor, SessionPageEntry, SessionQuery
+from . import sqlite_compaction, sqlite_events, sqlite_history, sqlite_resources, sqlite_runs
+from .base import SessionCursor, SessionPageEntry, SessionQuery, TerminalEncoder
 from .sqlite_queries import (
     SESSION_KEY_SQL,
     key_params,
@@ -254,11 +259,16 @@ class SQLiteStore:
     # Items ----------------------------------------------------------------
 
     async def add_items(
-        self, key: SessionKey, items: Sequence[NewItem], *, run_id: str = ""
+        self,
+        key: SessionKey,
+        items: Sequence[NewItem],
+        *,
+        run_id: str = "",
+        fence: Lease | None = None,
     ) -> list[ItemRecord]:
         batch = list(items)  # the caller may change its list while the write waits
         return await self._write().submit(
-            lambda conn: sqlite_history.add_items(conn, key, batch, run_id)
+            lambda conn: sqlite_history.add_items(conn, key, batch, run_id, fence)
         )
 
     async def list_items(
@@ -303,22 +313,17 @@ class SQLiteStore:
 
     # Runs -----------------------------------------------------------------
 
-    async def start_run(self, run: RunRecord) -> RunRecord:
-        return await self._write().submit(lambda conn: sqlite_history.start_run(conn, run))
+    async def start_run(self, run: RunRecord, *, lease_expire_time_us: int) -> RunStart:
+        return await self._write().submit(
+            lambda conn: sqlite_runs.start_run(conn, run, lease_expire_time_us)
+        )
 
-    async def start_run_with_items(
-        self, run: RunRecord, items: Sequence[NewItem]
-    ) -> tuple[RunRecord, list[ItemRecord]]:
-        batch = list(items)
-
-        def write(conn: sqlite3.Connection) -> tuple[RunRecord, list[ItemRecord]]:
-            started = sqlite_history.start_run(conn, run)
-            return started, sqlite_history.add_items(conn, run.key, batch, run.run_id)
-
-        return await self._write().submit(write)
-
-    async def finish_run(self, run: RunRecord) -> SessionStats:
-        return await self._write().submit(lambda conn: sqlite_history.finish_run(conn, run))
+    async def finish_run(
+        self, run: RunRecord, *, lease: Lease, terminal: TerminalEncoder
+    ) -> FinishedRun:
+        return await self._write().submit(
+            lambda conn: sqlite_runs.finish_run(conn, run, lease, terminal)
+        )
 
     async def get_run(self, key: SessionKey, run_id: str) -> RunRecord | None:
         return await self._read_point(
@@ -340,3 +345,58 @@ class SQLiteStore:
         return await self._read(
             _all(*list_runs_sql(key, after, limit), lambda row: run_from_row(key, row))
         )
+
+    async def request_cancel(
+        self, key: SessionKey, run_id: str, mode: CancelMode, reason: str
+    ) -> RunRecord | None:
+        return await self._write().submit(
+            lambda conn: sqlite_runs.request_cancel(conn, key, run_id, int(mode), reason)
+        )
+
+    async def cancel_requests(self, owner: str) -> list[RunRecord]:
+        return await self._read(lambda conn: sqlite_runs.cancel_requests(conn, owner))
+
+    # Leases ---------------------------------------------------------------
+
+    async def acquire_lease(
+        self, key: SessionKey, *, owner: str, expire_time_us: int
+    ) -> tuple[Lease | None, Lease | None]:
+        return await self._write().submit(
+            lambda conn: sqlite_runs.acquire_lease(conn, key, owner, expire_time_us)
+        )
+
+    async def release_lease(self, lease: Lease) -> bool:
+        return await self._write().submit(lambda conn: sqlite_runs.release_lease(conn, lease))
+
+    async def renew_leases(self, owner: str, expire_time_us: int) -> int:
+        return await self._write().submit(
+            lambda conn: sqlite_runs.renew_leases(conn, owner, expire_time_us)
+        )
+
+    async def list_leases(self, *, limit: int) -> list[Lease]:
+        return await self._read(lambda conn: sqlite_runs.list_leases(conn, limit))
+
+    # Run events -----------------------------------------------------------
+
+    async def append_run_events(self, lease: Lease, events: Sequence[LoggedEvent]) -> None:
+        batch = list(events)
+        await self._write().submit(lambda conn: sqlite_events.append_events(conn, lease, batch))
+
+    async def read_run_events(
+        self, key: SessionKey, run_id: str, *, after_sequence: int, limit: int, max_bytes: int
+    ) -> EventPage | None:
+        return await self._read(
+            lambda conn: sqlite_events.read_events(
+                conn, key, run_id, after_sequence, limit, max_bytes
+            )
+        )
+
+    async def expire_run_events(self, now_us: int, *, runs: int, events: int) -> int:
+        return await self._write().submit(
+            lambda conn: sqlite_events.expire_events(conn, now_us, runs, events)
+        )
+
+    def data_version(self) -> int:
+        if self._readers is None:
+            raise _closed()
+        return self._readers.data_version()

@@ -1,4 +1,4 @@
-"""Write operations on a session's items and runs; each runs inside the writer's transaction.
+"""Write operations on a session's items; each runs inside the writer's transaction.
 
 Sequences stay dense: the next one is always `sessions.item_count + 1`, and
 the stats columns change in the same transaction as the items they count.
@@ -6,21 +6,12 @@ the stats columns change in the same transaction as the items they count.
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 from collections.abc import Sequence
 
-from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from ..domain.models import (
-    ItemRecord,
-    NewItem,
-    RunRecord,
-    RunState,
-    SessionKey,
-    SessionStats,
-    now_us,
-)
-from .sqlite_rows import STATS_COLUMNS, item_from_row, stats_from_row
+from ..domain.errors import Aborted
+from ..domain.models import ItemRecord, Lease, NewItem, SessionKey, now_us
+from .sqlite_rows import item_from_row
 from .sqlite_sql import execute, fetch_one, session_name, session_not_found
 
 MESSAGE = "message"
@@ -38,10 +29,37 @@ def session_row(conn: sqlite3.Connection, key: SessionKey, columns: str) -> sqli
     return row
 
 
+# The lease columns of a session row (see sqlite_runs).
+LEASE_COLUMNS = "pk, lease_run_id, lease_owner, lease_expire_time, lease_token"
+
+
+def check_fence(row: sqlite3.Row, key: SessionKey, lease: Lease) -> None:
+    """Raises Aborted (LEASE_LOST) unless `row` (with LEASE_COLUMNS) is held by `lease`:
+    a run or operation whose lease was taken over can no longer write."""
+    held = row["lease_owner"] is not None and (row["lease_run_id"] or "") == lease.run_id
+    if not held or row["lease_token"] != lease.token:
+        raise Aborted(
+            f"{session_name(key)} is no longer held by this run or operation",
+            reason="LEASE_LOST",
+            metadata={
+                "agent_id": key.agent_id,
+                "session_id": key.session_id,
+                "run_id": lease.run_id,
+            },
+        )
+
+
 def add_items(
-    conn: sqlite3.Connection, key: SessionKey, items: Sequence[NewItem], run_id: str
+    conn: sqlite3.Connection,
+    key: SessionKey,
+    items: Sequence[NewItem],
+    run_id: str,
+    fence: Lease | None = None,
 ) -> list[ItemRecord]:
-    session = session_row(conn, key, "pk, item_count")
+    """Appends `items`; with a `fence`, only while that lease holds the session."""
+    session = session_row(conn, key, f"item_count, {LEASE_COLUMNS}")
+    if fence is not None:
+        check_fence(session, key, fence)
     if not items:
         return []
     now = now_us()
@@ -137,125 +155,3 @@ def clear_items(conn: sqlite3.Connection, key: SessionKey) -> int:
         (now_us(), session["pk"]),
     )
     return removed
-
-
-def start_run(conn: sqlite3.Connection, run: RunRecord) -> RunRecord:
-    session = session_row(conn, run.key, "pk")
-    stored = dataclasses.replace(
-        run,
-        state=RunState.RUNNING,
-        start_time_us=run.start_time_us or now_us(),
-        end_time_us=None,
-        error=None,
-    )
-    inserted = execute(
-        conn,
-        """
-        INSERT INTO runs (session_pk, run_id, tenant, state, start_time, last_agent_id)
-        VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (session_pk, run_id) DO NOTHING
-        """,
-        (
-            session["pk"],
-            stored.run_id,
-            run.key.tenant,
-            int(RunState.RUNNING),
-            stored.start_time_us,
-            stored.last_agent_id,
-        ),
-    )
-    if not inserted:
-        raise AlreadyExists(
-            f"{session_name(run.key)}/runs/{run.run_id} already exists",
-            reason="RUN_ALREADY_EXISTS",
-            metadata=_run_metadata(run),
-        )
-    execute(
-        conn,
-        """
-        UPDATE sessions
-           SET run_count = run_count + 1,
-               last_activity_time = max(last_activity_time, ?)
-         WHERE pk = ?
-        """,
-        (stored.start_time_us, session["pk"]),
-    )
-    return stored
-
-
-def finish_run(conn: sqlite3.Connection, run: RunRecord) -> SessionStats:
-    if run.state == RunState.RUNNING:
-        raise InvalidArgument.field("state", "a finished run needs an end state")
-    session = session_row(conn, run.key, "pk")
-    end_time = run.end_time_us or now_us()
-    error = run.error
-    changed = execute(
-        conn,
-        """
-        UPDATE runs
-           SET state = ?,
-               requests = ?,
-               input_tokens = ?,
-               output_tokens = ?,
-               total_tokens = ?,
-               error_code = ?,
-               error_message = ?,
-               error_reason = ?,
-               end_time = max(?, start_time),
-               last_agent_id = ?
-         WHERE session_pk = ? AND run_id = ? AND state = ?
-        """,
-        (
-            int(run.state),
-            run.usage.requests,
-            run.usage.input_tokens,
-            run.usage.output_tokens,
-            run.usage.total_tokens,
-            error.code if error else None,
-            error.message if error else None,
-            error.reason if error else None,
-            end_time,
-            run.last_agent_id,
-            session["pk"],
-            run.run_id,
-            int(RunState.RUNNING),
-        ),
-    )
-    if not changed:
-        exists = fetch_one(
-            conn,
-            "SELECT 1 FROM runs WHERE session_pk = ? AND run_id = ?",
-            (session["pk"], run.run_id),
-        )
-        name = f"{session_name(run.key)}/runs/{run.run_id}"
-        metadata = _run_metadata(run)
-        if exists is None:
-            raise NotFound(f"{name} does not exist", reason="RUN_NOT_FOUND", metadata=metadata)
-        raise FailedPrecondition(
-            f"{name} has already finished", reason="RUN_ALREADY_FINISHED", metadata=metadata
-        )
-    stats = fetch_one(
-        conn,
-        f"""
-        UPDATE sessions
-           SET input_tokens = input_tokens + ?,
-               output_tokens = output_tokens + ?,
-               total_tokens = total_tokens + ?,
-               last_activity_time = max(last_activity_time, ?)
-         WHERE pk = ?
-        RETURNING {STATS_COLUMNS}
-        """,
-        (
-            run.usage.input_tokens,
-            run.usage.output_tokens,
-            run.usage.total_tokens,
-            end_time,
-            session["pk"],
-        ),
-    )
-    assert stats is not None  # the session was read in this transaction
-    return stats_from_row(stats)
-
-
-def _run_metadata(run: RunRecord) -> dict[str, str]:
-    return {"agent_id": run.key.agent_id, "session_id": run.key.session_id, "run_id": run.run_id}

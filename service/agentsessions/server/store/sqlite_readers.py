@@ -82,6 +82,14 @@ class Readers:
                 raise
         return await self.run(fn)
 
+    def data_version(self) -> int:
+        """SQLite's data_version on the loop's connection: it changes when another
+        connection (the writer, another process) commits. Reads shared memory only."""
+        if self._inline is None:
+            raise Unavailable("the store is not open", reason="STORE_CLOSED")
+        value: int = self._inline.execute("PRAGMA data_version").fetchone()[0]
+        return value
+
     def close(self) -> None:
         """Waits for reads in flight, then closes every connection (blocking; call in a thread)."""
         pool, self._pool = self._pool, None

@@ -9,6 +9,8 @@ from typing import Any
 
 from ..domain.models import (
     AgentRecord,
+    CancelMode,
+    DisconnectPolicy,
     ItemRecord,
     ModelSettingsSpec,
     RunError,
@@ -43,7 +45,9 @@ ITEM_COLUMNS = "i.sequence, i.item_json, i.type, i.role, i.text, i.run_id, i.cre
 
 RUN_COLUMNS = """
     r.run_id, r.state, r.requests, r.input_tokens, r.output_tokens, r.total_tokens,
-    r.error_code, r.error_message, r.error_reason, r.start_time, r.end_time, r.last_agent_id
+    r.error_code, r.error_message, r.error_reason, r.start_time, r.end_time, r.last_agent_id,
+    r.request_id, r.request_hash, r.on_disconnect, r.last_sequence, r.cancel_mode,
+    r.cancel_reason, r.events_expire_time, r.owner
 """
 
 
@@ -197,4 +201,12 @@ def run_from_row(key: SessionKey, row: sqlite3.Row) -> RunRecord:
         start_time_us=row["start_time"],
         end_time_us=row["end_time"],
         last_agent_id=row["last_agent_id"],
+        request_id=row["request_id"] or "",
+        request_hash=row["request_hash"],
+        on_disconnect=DisconnectPolicy(row["on_disconnect"]),
+        last_sequence=row["last_sequence"],
+        cancel_mode=CancelMode(row["cancel_mode"]) if row["cancel_mode"] is not None else None,
+        cancel_reason=row["cancel_reason"],
+        events_expire_time_us=row["events_expire_time"],
+        owner=row["owner"],
     )

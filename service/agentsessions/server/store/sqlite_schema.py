@@ -135,6 +135,64 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX create_requests_by_session ON create_requests (session_pk)",
         ),
     ),
+    Migration(
+        2,
+        "session leases, run event logs, idempotent sends, cancellation",
+        (
+            # The lease of the run (or compaction) holding the session; lease_owner is NULL
+            # when free. lease_token only grows: it fences writes of earlier holders.
+            "ALTER TABLE sessions ADD COLUMN lease_run_id TEXT",
+            "ALTER TABLE sessions ADD COLUMN lease_owner TEXT",
+            "ALTER TABLE sessions ADD COLUMN lease_expire_time INTEGER",
+            "ALTER TABLE sessions ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0",
+            """
+            CREATE INDEX sessions_by_lease_expire_time ON sessions (lease_expire_time)
+             WHERE lease_owner IS NOT NULL
+            """,
+            "ALTER TABLE runs ADD COLUMN request_id TEXT",  # NULL when the send had none
+            "ALTER TABLE runs ADD COLUMN request_hash TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE runs ADD COLUMN on_disconnect INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE runs ADD COLUMN last_sequence INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE runs ADD COLUMN cancel_mode INTEGER",
+            "ALTER TABLE runs ADD COLUMN cancel_reason TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE runs ADD COLUMN events_expire_time INTEGER",
+            "ALTER TABLE runs ADD COLUMN events_deleted INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+            # Runs from before event logs have none; one left RUNNING by a crash is over.
+            "UPDATE runs SET events_deleted = 1",
+            """
+            UPDATE runs
+               SET state = 3, error_code = 14, error_reason = 'RUN_INTERRUPTED',
+                   error_message = 'the server running it stopped before it ended',
+                   end_time = start_time
+             WHERE state = 1
+            """,
+            """
+            CREATE UNIQUE INDEX runs_by_request_id ON runs (session_pk, request_id)
+             WHERE request_id IS NOT NULL
+            """,
+            "CREATE INDEX runs_running_by_owner ON runs (owner) WHERE state = 1",
+            """
+            CREATE INDEX runs_by_events_expire_time ON runs (events_expire_time)
+             WHERE events_deleted = 0 AND events_expire_time IS NOT NULL
+            """,
+            # Runs whose expired events are being deleted (events_deleted 1; 2 once gone).
+            "CREATE INDEX runs_expiring_events ON runs (session_pk) WHERE events_deleted = 1",
+            """
+            CREATE TABLE run_events (
+                session_pk  INTEGER NOT NULL,
+                run_id      TEXT    NOT NULL,
+                sequence    INTEGER NOT NULL,
+                terminal    INTEGER NOT NULL,
+                body        BLOB    NOT NULL,  -- the event, encoded by the runtime
+                create_time INTEGER NOT NULL,
+                PRIMARY KEY (session_pk, run_id, sequence),
+                FOREIGN KEY (session_pk, run_id) REFERENCES runs (session_pk, run_id)
+                    ON DELETE CASCADE
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
