@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -16,7 +17,14 @@ from agentsessions.server.domain.models import (
     SessionKey,
     SessionRecord,
 )
-from agentsessions.server.runtime import RunEvent
+from agentsessions.server.runtime import (
+    AgentRunner,
+    ModelRegistry,
+    RunEvent,
+    RunInput,
+    SendOptions,
+    ToolRegistry,
+)
 from agentsessions.server.store import Store
 from openai.types.responses import (
     Response,
@@ -138,3 +146,28 @@ def gated_stream(
         )
 
     return stream
+
+
+def encode_for_tests(event: RunEvent) -> bytes:
+    """The runtime tests' event codec: the run records themselves (the server uses protos)."""
+    return pickle.dumps(event)
+
+
+def make_runner(
+    store: Store,
+    models: ModelRegistry | None = None,
+    tools: ToolRegistry | None = None,
+    **settings: Any,
+) -> AgentRunner:
+    return AgentRunner(store, models, tools, encode=encode_for_tests, **settings)
+
+
+async def events_of(
+    runner: AgentRunner, key: SessionKey, run_input: RunInput, **options: Any
+) -> list[RunEvent]:
+    """Starts a run and follows its log to the end, as SendMessage does."""
+    handle = await runner.start(key, run_input, SendOptions(**options))
+    return [
+        pickle.loads(event.body)
+        async for event in runner.follow(key, handle.run.run_id, after_sequence=0)
+    ]
