@@ -61,7 +61,10 @@ class AgentSessionsServer:
         self.store: Store = store or SQLiteStore(config.db, cache_kib=config.sqlite_cache_kib)
         self.runner = AgentRunner(
             self.store,
-            models or ModelRegistry.from_providers(config.providers),
+            models
+            or ModelRegistry.from_providers(
+                config.providers, echo_word_delay=config.echo_word_delay_seconds
+            ),
             tools or ToolRegistry.with_entry_points(),
             encode=encode_run_event,
             lease_seconds=config.lease_seconds,

@@ -38,6 +38,8 @@ class Config:
     lease_seconds: float = 10.0
     # How long a finished run's events stay readable by StreamRunEvents.
     event_retention_seconds: float = 3600.0
+    # A pause between the echo model's words, to watch a reply stream or try cancelling it.
+    echo_word_delay_seconds: float = 0.0
     log_level: str = "INFO"
     # Creates `agents/default` (model `echo`) at start-up so a new server answers at once.
     create_default_agent: bool = True
