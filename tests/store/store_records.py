@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -10,15 +11,23 @@ import pytest
 from agentsessions.server.domain.errors import DomainError
 from agentsessions.server.domain.models import (
     AgentRecord,
+    FinishedRun,
+    Lease,
     ModelSettingsSpec,
     NewItem,
+    RunRecord,
+    RunState,
     SessionKey,
     SessionRecord,
+    SessionStats,
+    now_us,
 )
 from agentsessions.server.store import Store
 
 TENANT = "tenant-a"
 OTHER_TENANT = "tenant-b"
+OWNER = "process-1"
+LEASE_US = 60_000_000  # a lease no test outlives
 
 E = TypeVar("E", bound=DomainError)
 
@@ -83,3 +92,44 @@ async def raises(kind: type[E], reason: str, call: Awaitable[Any]) -> E:
         await call
     assert caught.value.reason == reason, caught.value
     return caught.value
+
+
+def running(key: SessionKey, run_id: str = "run-1", **fields: Any) -> RunRecord:
+    fields.setdefault("owner", OWNER)
+    return RunRecord(key=key, run_id=run_id, state=RunState.RUNNING, **fields)
+
+
+async def start(
+    store: Store, key: SessionKey, run_id: str = "run-1", **fields: Any
+) -> tuple[RunRecord, Lease]:
+    """Starts a run on a free session; returns the run as recorded and its lease."""
+    started = await store.start_run(
+        running(key, run_id, **fields), lease_expire_time_us=now_us() + LEASE_US
+    )
+    assert started.run is not None and started.lease is not None, started
+    assert not started.joined and started.busy is None, started
+    return started.run, started.lease
+
+
+def terminal_body(run: RunRecord, stats: SessionStats, sequence: int) -> bytes:
+    """A terminal event that shows what the store handed the encoder."""
+    return json.dumps(
+        {
+            "run_id": run.run_id,
+            "state": run.state.name,
+            "sequence": sequence,
+            "total_tokens": stats.total_tokens,
+        }
+    ).encode()
+
+
+async def finish(
+    store: Store,
+    run: RunRecord,
+    lease: Lease,
+    state: RunState = RunState.COMPLETED,
+    **fields: Any,
+) -> FinishedRun:
+    """Ends `run` (as it was started, with `fields` changed) with a `terminal_body` event."""
+    ended = dataclasses.replace(run, state=state, **fields)
+    return await store.finish_run(ended, lease=lease, terminal=terminal_body)

@@ -11,7 +11,6 @@ from agentsessions.server.domain.errors import (
     FailedPrecondition,
     NotFound,
 )
-from agentsessions.server.domain.models import RunRecord, RunState
 from agentsessions.server.store import Store
 from store.store_records import (
     OTHER_TENANT,
@@ -21,6 +20,7 @@ from store.store_records import (
     message,
     raises,
     seeded,
+    start,
 )
 
 
@@ -163,7 +163,7 @@ async def test_forced_delete_cascades_to_sessions_items_and_runs(store: Store) -
     keys = await seeded(store, "s1", "s2")
     for key in keys:
         await store.add_items(key, [message("hello"), message("hi", "assistant")])
-        await store.start_run(RunRecord(key, "run-1", RunState.RUNNING))
+        await start(store, key)
     await store.delete_agent(TENANT, "helper", force=True, expected_etag=None)
     assert await store.get_agent(TENANT, "helper") is None
     for key in keys:

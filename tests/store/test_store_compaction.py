@@ -6,8 +6,6 @@ import json
 
 from agentsessions.server.domain.errors import Aborted, InvalidArgument, NotFound
 from agentsessions.server.domain.models import (
-    RunRecord,
-    RunState,
     SessionKey,
     SessionRecord,
     SessionStats,
@@ -21,6 +19,7 @@ from store.store_records import (
     message,
     raises,
     seeded,
+    start,
 )
 
 
@@ -143,7 +142,7 @@ async def test_delete_sessions_removes_them_with_items_and_runs(store: Store) ->
     one, two, three = await seeded(store, "s1", "s2", "s3")
     for key in (one, two, three):
         await store.add_items(key, [message("hi")])
-        await store.start_run(RunRecord(key, "run-1", RunState.RUNNING))
+        await start(store, key)
 
     await store.delete_sessions([one, three])
 

@@ -6,14 +6,12 @@ import json
 
 from agentsessions.server.domain.models import (
     NewItem,
-    RunRecord,
-    RunState,
     SessionKey,
     SessionStats,
     Usage,
 )
 from agentsessions.server.store import Store
-from store.store_records import function_call, function_output, message, seeded
+from store.store_records import finish, function_call, function_output, message, seeded, start
 
 
 async def stats(store: Store, key: SessionKey) -> SessionStats:
@@ -129,10 +127,12 @@ async def test_pop_on_empty_session_is_none(store: Store) -> None:
 
 async def test_clear_removes_items_but_keeps_token_and_run_stats(store: Store) -> None:
     (key,) = await seeded(store, "s1")
-    await store.start_run(RunRecord(key, "run-1", RunState.RUNNING))
-    await store.add_items(key, [message("a"), function_call(), function_output()])
+    run, lease = await start(store, key)
+    await store.add_items(
+        key, [message("a"), function_call(), function_output()], run_id=run.run_id, fence=lease
+    )
     usage = Usage(requests=1, input_tokens=10, output_tokens=5, total_tokens=15)
-    await store.finish_run(RunRecord(key, "run-1", RunState.COMPLETED, usage=usage))
+    await finish(store, run, lease, usage=usage)
     assert await store.clear_items(key) == 3
     assert await store.list_items(key) == []
     assert await stats(store, key) == SessionStats(

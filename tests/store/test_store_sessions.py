@@ -6,24 +6,31 @@ import dataclasses
 
 from agentsessions.server.domain.errors import Aborted, AlreadyExists, NotFound
 from agentsessions.server.domain.models import (
+    Lease,
     RunRecord,
     RunState,
     SessionKey,
     SessionState,
     SessionStats,
     Usage,
+    now_us,
 )
 from agentsessions.server.store import Store
 from store.store_records import (
+    LEASE_US,
     OTHER_TENANT,
+    OWNER,
     TENANT,
     agent,
     function_call,
     key_of,
     message,
     raises,
+    running,
     seeded,
     session,
+    start,
+    terminal_body,
 )
 
 
@@ -170,7 +177,7 @@ async def test_delete_checks_etag_then_cascades(store: Store) -> None:
     (key, other) = await seeded(store, "s1", "s2")
     await store.add_items(key, [message("hi")])
     await store.add_items(other, [message("kept")])
-    await store.start_run(RunRecord(key, "run-1", RunState.RUNNING))
+    await start(store, key)
     current = await store.get_session(key)
     assert current is not None
     await raises(Aborted, "ETAG_MISMATCH", store.delete_session(key, expected_etag="stale"))
@@ -192,8 +199,13 @@ async def test_missing_session_is_not_found_everywhere(store: Store) -> None:
         store.list_items(key),
         store.pop_item(key),
         store.clear_items(key),
-        store.start_run(RunRecord(key, "r", RunState.RUNNING)),
-        store.finish_run(RunRecord(key, "r", RunState.COMPLETED, usage=Usage())),
+        store.start_run(running(key, "r"), lease_expire_time_us=now_us() + LEASE_US),
+        store.finish_run(
+            RunRecord(key, "r", RunState.COMPLETED, usage=Usage()),
+            lease=Lease(key, "r", OWNER, 1, now_us() + LEASE_US),
+            terminal=terminal_body,
+        ),
+        store.acquire_lease(key, owner=OWNER, expire_time_us=now_us() + LEASE_US),
     ):
         error = await raises(NotFound, "SESSION_NOT_FOUND", call)
         assert error.metadata == {"agent_id": "helper", "session_id": "ghost"}
