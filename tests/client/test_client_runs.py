@@ -25,10 +25,10 @@ from agentsessions.client import exceptions as ex
 from agentsessions.server.runtime import ModelRegistry
 from agentsessions.v1 import events_pb2, session_pb2
 from cli_run import cli_env
-from client.slow_server import SlowServer
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from readme_examples import blocks
+from server_process import ServerProcess
 
 Run = session_pb2.Run
 WORDS = " ".join(f"w{n}" for n in range(1, 11))  # ten words: ten text deltas
@@ -306,12 +306,17 @@ async def test_send_message_while_the_server_is_down_starts_one_run_once_it_is_b
 
 
 @pytest.mark.slow
-async def test_a_stream_resumes_across_a_server_crash_without_duplicates(tmp_path: Path) -> None:
+async def test_a_stream_resumes_across_a_server_crash_without_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = tmp_path / "crash.db"
-    # A short lease: the restarted server soon finds the dead one's run and ends it.
-    env = {"AGENTSESSIONS_LEASE_SECONDS": "1"}
-    first = await asyncio.to_thread(SlowServer(db, word_delay=0.2, **env).start)
-    second: SlowServer | None = None
+    # A reply slow enough to kill the server in the middle of it, and a short lease: the
+    # restarted server soon finds the dead one's run and ends it.
+    monkeypatch.setenv("AGENTSESSIONS_ECHO_WORD_DELAY_SECONDS", "0.2")
+    monkeypatch.setenv("AGENTSESSIONS_LEASE_SECONDS", "1")
+    first = await asyncio.to_thread(ServerProcess(db).start)
+    second: ServerProcess | None = None
+    killed_after = 0
     try:
         async with AsyncClient(first.address) as client:
             session = await new_session(client)
@@ -319,13 +324,14 @@ async def test_a_stream_resumes_across_a_server_crash_without_duplicates(tmp_pat
             events = []
             async for event in stream:
                 events.append(event)
-                if len(events) == 4 and second is None:
+                if kinds(events).count("text_delta") == 2 and second is None:
+                    killed_after = len(events)  # mid-reply
                     first.kill()
-                    server = SlowServer(db, word_delay=0.2, port=first.port, **env)
-                    second = await asyncio.to_thread(server.start)
+                    second = await asyncio.to_thread(ServerProcess(db, port=first.port).start)
             assert stream.resumptions >= 1
             assert_dense(events)
-            assert kinds(events)[:4] == ["run_started", "text_delta", "text_delta", "text_delta"]
+            assert kinds(events)[0] == "run_started"
+            assert 0 < killed_after < len(events)
             assert kinds(events)[-1] == "run_failed"
             assert "run_failed" not in kinds(events)[:-1]
             failed = events[-1].run_failed
@@ -337,9 +343,9 @@ async def test_a_stream_resumes_across_a_server_crash_without_duplicates(tmp_pat
             # Following it again replays exactly what the resumed stream showed.
             assert await collect(client.stream_run_events(stream.run, timeout=T)) == events
     finally:
-        first.close()
+        first.__exit__(None, None, None)
         if second is not None:
-            second.close()
+            second.__exit__(None, None, None)
 
 
 # Typed errors without a server
