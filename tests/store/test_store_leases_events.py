@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-import pytest
 from agentsessions.server.domain.errors import Aborted, FailedPrecondition
 from agentsessions.server.domain.models import (
     CancelMode,
@@ -334,10 +333,6 @@ async def test_a_lease_of_another_token_or_run_does_not_hold_the_session(store: 
     assert sequences(await read(store, key)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: finish_run does not check that `lease` is the lease of `run`",
-)
 async def test_finish_needs_the_runs_own_lease(store: Store) -> None:
     (key,) = await seeded(store, "s1")
     first, old = await start(store, key, "run-1")
@@ -349,10 +344,6 @@ async def test_finish_needs_the_runs_own_lease(store: Store) -> None:
     assert await store.list_leases(limit=10) == [new]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: lease tokens restart at 1 when a session is deleted and recreated",
-)
 async def test_a_stale_lease_does_not_release_a_recreated_sessions_holder(store: Store) -> None:
     (key,) = await seeded(store, "s1")
     stale = await acquire(store, key, OTHER_OWNER)  # say, a compaction
@@ -363,10 +354,6 @@ async def test_a_stale_lease_does_not_release_a_recreated_sessions_holder(store:
     assert await store.list_leases(limit=10) == [lease]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: lease tokens restart at 1 when a session is deleted and recreated",
-)
 async def test_a_stale_lease_does_not_fence_a_recreated_session(store: Store) -> None:
     (key,) = await seeded(store, "s1")
     stale = await acquire(store, key, OTHER_OWNER)

@@ -12,7 +12,7 @@ import dataclasses
 import sqlite3
 from collections.abc import Callable
 
-from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..domain.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from ..domain.models import (
     FinishedRun,
     Lease,
@@ -139,7 +139,9 @@ def _take(
     owner: str,
     expire_time_us: int,
 ) -> Lease:
-    token = session["lease_token"] + 1
+    # Past every token this session had, and past any a deleted session of the same name
+    # handed out (those were taken earlier): a stale holder never matches a new one.
+    token = max(session["lease_token"] + 1, now_us())
     execute(
         conn,
         """
@@ -228,6 +230,12 @@ def finish_run(
         raise FailedPrecondition(
             f"{_run_name(key, run.run_id)} has already finished",
             reason="RUN_ALREADY_FINISHED",
+            metadata=_metadata(key, run.run_id),
+        )
+    if lease.run_id != run.run_id:
+        raise Aborted(
+            f"{_run_name(key, run.run_id)} does not hold the lease it was given",
+            reason="LEASE_LOST",
             metadata=_metadata(key, run.run_id),
         )
     check_fence(session, key, lease)
