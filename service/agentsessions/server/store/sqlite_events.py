@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from ..domain.errors import InvalidArgument
 from ..domain.models import EventPage, Lease, LoggedEvent, SessionKey, now_us
 from .sqlite_history import LEASE_COLUMNS, check_fence, session_row
 from .sqlite_queries import SESSION_KEY_SQL, key_params
@@ -24,6 +25,8 @@ def append_events(conn: sqlite3.Connection, lease: Lease, events: Sequence[Logge
     """Appends events of the lease's run; refused (LEASE_LOST) once the lease is gone."""
     session = session_row(conn, lease.key, LEASE_COLUMNS)
     check_fence(session, lease.key, lease)
+    if not lease.run_id:
+        raise InvalidArgument.field("lease", "only a run's lease writes run events")
     if not events:
         return
     now = now_us()
