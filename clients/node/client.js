@@ -302,8 +302,10 @@ class AgentSessionsClient {
   }
 
   /**
-   * Cancels a run and resolves to it once it has ended; a run that has already ended is
-   * returned unchanged. `mode`: "immediate" (the default) or "afterTurn".
+   * Cancels a run, waits within the call's deadline for it to end, and resolves to it as it
+   * is then: ended, or still RUNNING with its cancelMode set when the deadline came first (the
+   * cancellation stands). A run that had already ended is returned unchanged. `mode`:
+   * "immediate" (the default) or "afterTurn".
    * @type {import("./index").AgentSessionsClient["cancelRun"]}
    */
   async cancelRun(run, options = {}) {

@@ -447,7 +447,11 @@ export class AgentSessionsClient {
     run: string | { name: string; afterSequence?: string | number },
     options?: StreamRunEventsOptions,
   ): RunEventStream;
-  /** Cancels a run and resolves to it once it has ended; a run that had ended is returned unchanged. */
+  /**
+   * Cancels a run, waits within the deadline for it to end, and resolves to it as it is then:
+   * ended, or still RUNNING with cancelMode set when the deadline came first (the cancellation
+   * stands). A run that had already ended is returned unchanged.
+   */
   cancelRun(run: string | { name: string; mode?: CancelModeOption }, options?: CancelRunOptions): Promise<Run>;
   /** Closes the channel. */
   close(): void;
