@@ -21,11 +21,16 @@ const LISTENING = /agentsessions listening on (\S+):(\d+)/;
  * @property {() => string} log what the server wrote to stdout and stderr so far
  */
 
-/** @returns {Promise<RunningServer>} */
-async function startServer() {
+/**
+ * @param {{env?: Record<string, string>}} [options] `env`: settings for this server, e.g.
+ *   `{AGENTSESSIONS_EVENT_RETENTION_SECONDS: "1"}`, over the environment of the tests
+ * @returns {Promise<RunningServer>}
+ */
+async function startServer(options = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentsessions-node-"));
   const child = spawn(CLI, ["serve", "--host", "127.0.0.1", "--port", "0", "--db", path.join(dir, "test.db")], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...options.env },
   });
   let output = "";
   child.stderr.on("data", (chunk) => {
