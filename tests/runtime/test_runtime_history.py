@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from agents.testing import ScriptedModel, assistant_message
-from agentsessions.server.runtime import AgentRunner, ModelRegistry, text_input
+from agentsessions.server.runtime import ModelRegistry, text_input
 from agentsessions.server.runtime.history import history_window
 from agentsessions.server.store import SQLiteStore
-from runtime.runtime_support import add_history, call_item, collect, make_session, output_item, user
+from runtime.runtime_support import (
+    add_history,
+    call_item,
+    events_of,
+    make_runner,
+    make_session,
+    output_item,
+    user,
+)
 
 
 def assistant(text: str) -> dict[str, object]:
@@ -61,9 +69,8 @@ async def test_the_model_sees_the_widened_window(store: SQLiteStore) -> None:
     ]
     await add_history(store, key, history)
     model = ScriptedModel([[assistant_message("new")]])
-    await collect(
-        AgentRunner(store, ModelRegistry(models={"scripted": model})).run(key, text_input("next"))
-    )
+    runner = make_runner(store, ModelRegistry(models={"scripted": model}))
+    await events_of(runner, key, text_input("next"))
 
     assert model.first_call is not None
     assert model.first_call.input == [*history[3:], user("next")]

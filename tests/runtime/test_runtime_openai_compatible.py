@@ -7,7 +7,6 @@ import socket
 
 from agentsessions.server.domain.models import RunState
 from agentsessions.server.runtime import (
-    AgentRunner,
     Code,
     Endpoint,
     ModelRegistry,
@@ -19,7 +18,7 @@ from agentsessions.server.runtime import (
 )
 from agentsessions.server.store import SQLiteStore
 from fakes.chat_completions import FakeChatCompletions, Reply, ToolCall
-from runtime.runtime_support import collect, kinds, make_session, stored
+from runtime.runtime_support import events_of, kinds, make_runner, make_session, stored
 
 
 def registry(base_url: str, **endpoint: str) -> ModelRegistry:
@@ -38,8 +37,8 @@ async def test_streams_a_reply_after_a_tool_call(store: SQLiteStore) -> None:
         Reply("The answer is 42."),
     ]
     async with FakeChatCompletions(replies) as fake:
-        runner = AgentRunner(store, registry(fake.base_url, api_key_env="LOCAL_KEY"))
-        events = await collect(runner.run(key, text_input("What is 6*7?")))
+        runner = make_runner(store, registry(fake.base_url, api_key_env="LOCAL_KEY"))
+        events = await events_of(runner, key, text_input("What is 6*7?"))
         await runner.models.aclose()
 
     assert kinds(events) == [
@@ -95,8 +94,9 @@ def free_port() -> int:
 
 async def test_unreachable_endpoint_fails_unavailable(store: SQLiteStore) -> None:
     key = await make_session(store, model="local/tiny-llama")
-    runner = AgentRunner(store, registry(f"http://127.0.0.1:{free_port()}/v1"))
-    events = await collect(runner.run(key, text_input("Hello?")))
+    runner = make_runner(store, registry(f"http://127.0.0.1:{free_port()}/v1"))
+    events = await events_of(runner, key, text_input("Hello?"))
+    await runner.models.aclose()
 
     failed = events[-1]
     assert isinstance(failed, RunFailedEvent)
@@ -108,9 +108,9 @@ async def test_unreachable_endpoint_fails_unavailable(store: SQLiteStore) -> Non
 async def test_rejected_credentials_fail_unauthenticated(store: SQLiteStore) -> None:
     key = await make_session(store, model="local/tiny-llama")
     async with FakeChatCompletions([Reply(status=401, error="bad key key-123")]) as fake:
-        events = await collect(
-            AgentRunner(store, registry(fake.base_url)).run(key, text_input("Hi"))
-        )
+        runner = make_runner(store, registry(fake.base_url))
+        events = await events_of(runner, key, text_input("Hi"))
+        await runner.models.aclose()
 
     failed = events[-1]
     assert isinstance(failed, RunFailedEvent)

@@ -28,13 +28,13 @@ from agentsessions.server.runtime import (
 )
 from agentsessions.server.runtime.events import AgentUpdatedEvent
 from agentsessions.server.store import SQLiteStore
-from runtime.runtime_support import collect, kinds, make_agent, make_session, stored
+from runtime.runtime_support import events_of, kinds, make_agent, make_runner, make_session, stored
 
 USAGE = Usage(requests=1, input_tokens=11, output_tokens=4, total_tokens=15)
 
 
 def runner_with(store: SQLiteStore, **models: ScriptedModel) -> AgentRunner:
-    return AgentRunner(store, ModelRegistry(models=dict(models)))
+    return make_runner(store, ModelRegistry(models=dict(models)))
 
 
 def assert_sequences(events: Sequence[RunEvent]) -> None:
@@ -44,7 +44,7 @@ def assert_sequences(events: Sequence[RunEvent]) -> None:
 async def test_plain_reply(store: SQLiteStore) -> None:
     key = await make_session(store, instructions="Be brief.")
     model = ScriptedModel([ModelStep(output=[assistant_message("Hello there")], usage=USAGE)])
-    events = await collect(runner_with(store, scripted=model).run(key, text_input("Hi!")))
+    events = await events_of(runner_with(store, scripted=model), key, text_input("Hi!"))
 
     assert kinds(events) == [
         "RunStarted",
@@ -102,7 +102,7 @@ async def test_reply_after_a_tool_call(store: SQLiteStore) -> None:
             [assistant_message("It is 42.")],
         ]
     )
-    events = await collect(runner_with(store, scripted=model).run(key, text_input("6 times 7?")))
+    events = await events_of(runner_with(store, scripted=model), key, text_input("6 times 7?"))
 
     assert kinds(events) == [
         "RunStarted",
@@ -142,10 +142,10 @@ async def test_handoff_to_another_stored_agent(store: SQLiteStore) -> None:
     key = await make_session(store, "triage", model="scripted-triage", handoffs=("french",))
     triage = ScriptedModel([[function_call("transfer_to_french", {}, call_id="h1")]])
     french = ScriptedModel([[assistant_message("Bonjour !")]])
-    runner = AgentRunner(
+    runner = make_runner(
         store, ModelRegistry(models={"scripted-triage": triage, "scripted-french": french})
     )
-    events = await collect(runner.run(key, text_input("Salut")))
+    events = await events_of(runner, key, text_input("Salut"))
 
     assert kinds(events) == [
         "RunStarted",
@@ -204,7 +204,7 @@ async def test_model_error_fails_the_run(
 ) -> None:
     key = await make_session(store)
     model = ScriptedModel([error])
-    events = await collect(runner_with(store, scripted=model).run(key, text_input("Hi")))
+    events = await events_of(runner_with(store, scripted=model), key, text_input("Hi"))
 
     assert kinds(events) == ["RunStarted", "AgentUpdated", "RunFailed"]
     failed = events[-1]
@@ -225,7 +225,7 @@ async def test_max_turns_exceeded(store: SQLiteStore) -> None:
         [[function_call("calculate", {"expression": "1+1"}, call_id=f"c{n}")] for n in range(2)]
     )
     runner = runner_with(store, scripted=model)
-    events = await collect(runner.run(key, text_input("loop"), max_turns=2))
+    events = await events_of(runner, key, text_input("loop"), max_turns=2)
 
     failed = events[-1]
     assert isinstance(failed, RunFailedEvent)
@@ -245,7 +245,7 @@ async def test_max_turns_exceeded(store: SQLiteStore) -> None:
 
 async def test_echo_model_streams_word_by_word(store: SQLiteStore) -> None:
     key = await make_session(store, model="echo")
-    events = await collect(AgentRunner(store).run(key, text_input("one two  three")))
+    events = await events_of(make_runner(store), key, text_input("one two  three"))
 
     deltas = [e.delta for e in events if isinstance(e, TextDeltaEvent)]
     assert deltas == ["one ", "two  ", "three"]
@@ -259,8 +259,8 @@ async def test_history_carries_over_between_runs(store: SQLiteStore) -> None:
     key = await make_session(store)
     model = ScriptedModel([[assistant_message("first")], [assistant_message("second")]])
     runner = runner_with(store, scripted=model)
-    await collect(runner.run(key, text_input("one")))
-    events = await collect(runner.run(key, text_input("two")))
+    await events_of(runner, key, text_input("one"))
+    events = await events_of(runner, key, text_input("two"))
 
     completed = events[-1]
     assert isinstance(completed, RunCompletedEvent)

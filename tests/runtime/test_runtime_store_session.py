@@ -9,8 +9,9 @@ import pytest
 from agents import Agent, RunConfig, Runner, SQLiteSession, function_tool, handoff
 from agents.memory import Session
 from agents.testing import ScriptedModel, assistant_message, function_call
+from agentsessions.server.domain.errors import Aborted
+from agentsessions.server.domain.models import ItemRecord, RunRecord, RunState, now_us
 from agentsessions.server.runtime import (
-    AgentRunner,
     ModelRegistry,
     StoreSession,
     ToolRegistry,
@@ -18,15 +19,17 @@ from agentsessions.server.runtime import (
 )
 from agentsessions.server.runtime.agent_graph import handoff_tool_name
 from agentsessions.server.store import SQLiteStore
-from runtime.runtime_support import collect, make_agent, make_session, stored, user
+from runtime.runtime_support import events_of, make_agent, make_runner, make_session, stored, user
 
 
 async def test_session_protocol(store: SQLiteStore) -> None:
     key = await make_session(store)
     recorded: list[list[int]] = []
-    session = StoreSession(
-        store, key, run_id="r1", on_stored=lambda rs: recorded.append([r.sequence for r in rs])
-    )
+
+    async def on_stored(records: list[ItemRecord]) -> None:
+        recorded.append([r.sequence for r in records])
+
+    session = StoreSession(store, key, run_id="r1", on_stored=on_stored)
     assert isinstance(session, Session)
     assert session.session_id == "agents/helper/sessions/s1"
     assert await session.get_items() == []
@@ -92,8 +95,8 @@ async def test_stores_what_sqlite_session_stores(store: SQLiteStore) -> None:
             "scripted-writer": ScriptedModel(writer_steps),
         }
     )
-    runner = AgentRunner(store, models, ToolRegistry([lookup]))
-    await collect(runner.run(key, text_input("Weather in Paris?")))
+    runner = make_runner(store, models, ToolRegistry([lookup]))
+    await events_of(runner, key, text_input("Weather in Paris?"))
 
     history = await stored(store, key)
     assert [json.loads(i.item_json) for i in history] == expected
@@ -120,3 +123,27 @@ async def test_get_items_limit_matches_sqlite_session(
     await reference.add_items(items)
     assert await ours.get_items(limit) == await reference.get_items(limit)
     reference.close()
+
+
+async def test_a_fenced_session_writes_only_while_its_lease_holds(store: SQLiteStore) -> None:
+    key = await make_session(store)
+    held = await store.start_run(
+        RunRecord(key, "r1", RunState.RUNNING, owner="otherhost/1/1"),
+        lease_expire_time_us=now_us() + 10_000_000,
+    )
+    assert held.lease is not None
+    session = StoreSession(store, key, run_id="r1", fence=held.lease)
+    await session.add_items([user("a")])
+    assert [r.run_id for r in session.stored] == ["r1"]
+
+    # Another holder takes the session over (as recovery does): the old holder's writes stop.
+    assert await store.release_lease(held.lease)
+    taken = await store.start_run(
+        RunRecord(key, "r2", RunState.RUNNING, owner="otherhost/1/1"),
+        lease_expire_time_us=now_us() + 10_000_000,
+    )
+    assert taken.lease is not None and taken.lease.token > held.lease.token
+    with pytest.raises(Aborted) as lost:
+        await session.add_items([user("b")])
+    assert lost.value.reason == "LEASE_LOST"
+    assert [i.text for i in await stored(store, key)] == ["a"]

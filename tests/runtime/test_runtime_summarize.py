@@ -9,10 +9,16 @@ from agents.testing import ScriptedModel, assistant_message
 from agentsessions.server.domain.errors import Internal
 from agentsessions.server.domain.models import ItemRecord
 from agentsessions.server.runtime import compaction, summarize
-from agentsessions.server.runtime.locks import SessionLocks
 from agentsessions.server.runtime.models import ModelRegistry
 from agentsessions.server.store import SQLiteStore
-from runtime.runtime_support import add_history, call_item, make_session, output_item, user
+from runtime.runtime_support import (
+    add_history,
+    call_item,
+    make_runner,
+    make_session,
+    output_item,
+    user,
+)
 
 
 def record(item: dict, sequence: int = 1) -> ItemRecord:
@@ -71,14 +77,8 @@ async def test_the_model_reads_the_first_item_and_the_newest_replaced_ones(
     await add_history(store, key, [user(f"m{n}") for n in range(1, 11)])
     model = ScriptedModel([[assistant_message("summary")]])
 
-    done = await compaction.compact_session(
-        store,
-        ModelRegistry(models={"scripted": model}),
-        SessionLocks(),
-        key,
-        keep_newest_count=2,
-        summary_text="",
-    )
+    runner = make_runner(store, ModelRegistry(models={"scripted": model}))
+    done = await runner.compact(key, keep_newest_count=2, summary_text="")
 
     assert done.removed_item_count == 8
     assert model.first_call is not None
@@ -86,3 +86,4 @@ async def test_the_model_reads_the_first_item_and_the_newest_replaced_ones(
         user("user: m1\n[4 earlier entries are not shown]\nuser: m6\nuser: m7\nuser: m8")
     ]
     assert [i.text for i in await store.list_items(key)][1:] == ["m9", "m10"]
+    assert await store.list_leases(limit=10) == []  # the compaction let go of the session
