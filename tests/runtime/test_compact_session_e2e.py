@@ -1,5 +1,5 @@
-"""CompactSession with injected models, through the stubs: the model's summary, the run lock,
-and what the next SendMessage shows the model."""
+"""CompactSession with injected models, through the stubs: the model's summary, holding the
+session as a run does, and what the next SendMessage shows the model."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import openai
 import pytest
 from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message
 from agentsessions.server.runtime import ModelRegistry
-from agentsessions.server.runtime.compaction import HOLDER
 from agentsessions.server.runtime.summarize import INSTRUCTIONS
 from agentsessions.v1 import session_pb2
 from agentsessions.v1 import session_service_pb2 as ss
@@ -74,20 +73,21 @@ async def test_the_model_summary_is_what_the_next_run_sees(connect: Connect) -> 
 
 
 def watch_compactions(api, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """An event set when a compaction asks for a session's lock.
+    """An event set when a compaction found the session held and is waiting for it.
 
-    The lock's `hold` runs to its first real wait in the same step, so once the event is
-    seen, the compaction is either holding the session or in line for it.
+    A compaction holds the session through the store's lease, as a run does: once its try
+    for the lease was refused, it is in line for the session.
     """
-    locks = api.server.runner._locks
-    original, asked = locks.hold, asyncio.Event()
+    store = api.server.store
+    original, asked = store.acquire_lease, asyncio.Event()
 
-    def hold(key, holder: str, **options):
-        if holder == HOLDER:
+    async def acquire_lease(key, **options):
+        lease, holder = await original(key, **options)
+        if holder is not None:
             asked.set()
-        return original(key, holder, **options)
+        return lease, holder
 
-    monkeypatch.setattr(locks, "hold", hold)
+    monkeypatch.setattr(store, "acquire_lease", acquire_lease)
     return asked
 
 
