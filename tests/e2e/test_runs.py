@@ -135,7 +135,7 @@ async def test_stream_position_past_the_log_is_out_of_range(channel: grpc.aio.Ch
 async def test_events_past_retention_are_expired_not_silently_missing(
     server_factory: Any,
 ) -> None:
-    server = await server_factory(event_retention_seconds=0.0, lease_seconds=0.4)
+    server = await server_factory(event_retention_seconds=0.3, lease_seconds=0.4)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         session = await new_session(channel)
         stub = session_service_pb2_grpc.SessionServiceStub(channel)

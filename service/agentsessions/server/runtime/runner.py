@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -100,8 +101,6 @@ def _busy(key: SessionKey, holder: Lease, error: type[DomainError] = Aborted) ->
         reason="SESSION_BUSY",
         metadata={"session": session_name(key), what: name},
     )
-
-
 
 
 def _forget(task: asyncio.Future[Any]) -> None:
@@ -218,6 +217,8 @@ class AgentRunner:
         topic = session_name(run.key)
         while True:
             ticket = self._signals.ticket(topic)
+            # Started when it takes the session, not when it began to wait for it.
+            run = dataclasses.replace(run, start_time_us=now_us())
             result = await self.store.start_run(run, lease_expire_time_us=now_us() + self._lease_us)
             if result.joined and result.run is not None:
                 if result.run.request_hash != run.request_hash:

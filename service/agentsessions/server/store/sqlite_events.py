@@ -69,7 +69,9 @@ def read_events(
         if row is None:
             return None
         run = run_from_row(key, row)
-        if row["events_deleted"] != EVENTS_KEPT:
+        # Past its expiry a log is gone for readers, whether or not the sweep deleted it yet.
+        expiry = run.events_expire_time_us
+        if row["events_deleted"] != EVENTS_KEPT or (expiry is not None and expiry <= now_us()):
             return EventPage(run, [], expired=after_sequence < run.last_sequence)
         events: list[LoggedEvent] = []
         size = 0
