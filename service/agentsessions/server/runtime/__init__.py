@@ -17,8 +17,9 @@ from .events import (
 )
 from .inputs import DEFAULT_MAX_TURNS, RunInput, items_input, max_turns_of, run_input, text_input
 from .models import Endpoint, ModelRegistry
+from .requests import RunHandle, SendOptions
 from .run_log import Encoder, RunSignals, follow
-from .runner import AgentRunner, RunHandle, SendOptions
+from .runner import AgentRunner
 from .store_session import StoreSession
 from .tools import ENTRY_POINT_GROUP, ToolRegistry
 

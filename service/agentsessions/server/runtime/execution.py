@@ -43,7 +43,6 @@ from .events import (
 )
 from .inputs import RunInput
 from .run_log import Encoder, EventLog, terminal_encoder
-from .settle import settle
 from .sink import CancelRequested, Delta, Entry, Finished, ModelCalled, RunSink, Stored
 from .store_session import StoreSession
 
@@ -111,7 +110,7 @@ class RunExecution:
             try:
                 await self._execute()
             except Exception as exc:
-                await settle(self._stop())
+                await self._stop()
                 if not (isinstance(exc, DomainError) and exc.reason == "LEASE_LOST"):
                     await self._finish(RunState.FAILED, error=exc)
         except Exception:
@@ -181,7 +180,7 @@ class RunExecution:
                 if isinstance(entry, Stored):
                     continue
             if isinstance(entry, CancelRequested):
-                await settle(self._stop())
+                await self._stop()
                 await self._finish(RunState.CANCELLED, cancel=entry)
                 return
             if isinstance(entry, Finished):

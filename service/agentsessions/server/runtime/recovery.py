@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from ..domain.errors import DomainError
 from ..domain.models import Lease, RunError, RunState, now_us
+from ..domain.names import session_name
 from ..store.base import Store
 from . import owners
 from .errors import Code
@@ -83,7 +84,7 @@ class Recovery:
             "run interrupted",
             extra={"run": lease.run_id, "session": lease.key.session_id, "owner": lease.owner},
         )
-        self._signals.publish(f"agents/{lease.key.agent_id}/sessions/{lease.key.session_id}")
+        self._signals.publish(session_name(lease.key))
         return True
 
     async def sweep(self) -> None:

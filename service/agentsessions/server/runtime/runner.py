@@ -19,21 +19,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
-import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Collection
-from dataclasses import dataclass
 from typing import Any
 
 from agents import Model, set_tracing_disabled
 
 from ..domain.agents import agent_not_found
-from ..domain.errors import Aborted, DeadlineExceeded, DomainError, InvalidArgument, Unavailable
+from ..domain.errors import DeadlineExceeded, DomainError, InvalidArgument, Unavailable
 from ..domain.models import (
     CancelMode,
     CompactedHistory,
-    DisconnectPolicy,
     Lease,
     LoggedEvent,
     RunRecord,
@@ -49,9 +45,10 @@ from .agent_graph import build_agent, load_reachable
 from .compaction import compact_session
 from .execution import RunExecution, RunPlan
 from .history import history_window
-from .inputs import DEFAULT_MAX_TURNS, RunInput
+from .inputs import RunInput
 from .models import ModelRegistry
 from .recovery import Background, Recovery
+from .requests import RunHandle, SendOptions, busy_error, request_hash
 from .run_log import SAFETY_WAIT_SECONDS, Encoder, EventLog, RunSignals, follow, run_not_found
 from .sink import ObservedModel, RunSink
 from .tools import ToolRegistry
@@ -61,46 +58,13 @@ log = logging.getLogger("agentsessions.runtime")
 STOPPING_REASON = "the server is stopping"
 CANCEL_RUN_REASON = "cancelled by CancelRun"
 DISCONNECTED_REASON = "the caller disconnected"
-COMPACTION = "CompactSession"
+
 # How often this process looks for cancel requests made through other processes.
 CANCEL_POLL_SECONDS = 0.05
 
 
-@dataclass(frozen=True, slots=True)
-class SendOptions:
-    wait_if_busy: bool = False
-    wait_timeout: float | None = None  # seconds to wait for a busy session
-    max_turns: int = DEFAULT_MAX_TURNS
-    request_id: str = ""
-    on_disconnect: DisconnectPolicy = DisconnectPolicy.CANCEL
-
-
-@dataclass(frozen=True, slots=True)
-class RunHandle:
-    run: RunRecord
-    joined: bool  # the run of the same request_id, started earlier
-
-
-def request_hash(run_input: RunInput, max_turns: int) -> str:
-    """What a retry with the same request_id must repeat."""
-    canonical = json.dumps(
-        {"text": run_input.text, "items": list(run_input.items), "max_turns": max_turns},
-        sort_keys=True,
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _busy(key: SessionKey, holder: Lease, error: type[DomainError] = Aborted) -> DomainError:
-    if holder.run_id:
-        what, name = "run", run_name(key, holder.run_id)
-    else:
-        what, name = "operation", COMPACTION
-    return error(
-        f"{session_name(key)} is busy with {name}; retry, or set wait_if_busy",
-        reason="SESSION_BUSY",
-        metadata={"session": session_name(key), what: name},
-    )
+def _deadline(seconds: float | None) -> float | None:
+    return None if seconds is None else asyncio.get_running_loop().time() + seconds
 
 
 def _forget(task: asyncio.Future[Any]) -> None:
@@ -212,11 +176,9 @@ class AgentRunner:
     async def _take_session(
         self, run: RunRecord, options: SendOptions
     ) -> RunHandle | tuple[RunRecord, Lease]:
-        loop = asyncio.get_running_loop()
-        deadline = None if options.wait_timeout is None else loop.time() + options.wait_timeout
-        topic = session_name(run.key)
+        deadline = _deadline(options.wait_timeout)
         while True:
-            ticket = self._signals.ticket(topic)
+            ticket = self._signals.ticket(session_name(run.key))
             # Started when it takes the session, not when it began to wait for it.
             run = dataclasses.replace(run, start_time_us=now_us())
             result = await self.store.start_run(run, lease_expire_time_us=now_us() + self._lease_us)
@@ -231,16 +193,24 @@ class AgentRunner:
             if result.run is not None and result.lease is not None:
                 return result.run, result.lease
             assert result.busy is not None
-            if await self._recovery.recover(result.busy):
-                continue
-            if not options.wait_if_busy:
-                raise _busy(run.key, result.busy)
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                raise _busy(run.key, result.busy, DeadlineExceeded)
-            self._refuse_when_closing()
-            wait = SAFETY_WAIT_SECONDS if remaining is None else min(remaining, SAFETY_WAIT_SECONDS)
-            await self._signals.wait(topic, ticket, wait)
+            await self._until_free(result.busy, ticket, deadline, wait=options.wait_if_busy)
+
+    async def _until_free(
+        self, holder: Lease, ticket: tuple[int, int], deadline: float | None, *, wait: bool
+    ) -> None:
+        """The session is held by `holder`: returns when it is worth trying again (the holder
+        was abandoned and is ended now, or the session may have been freed); raises the busy
+        error when the caller does not wait or its deadline has passed."""
+        if await self._recovery.recover(holder):
+            return
+        if not wait:
+            raise busy_error(holder.key, holder)
+        remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
+        if remaining is not None and remaining <= 0:
+            raise busy_error(holder.key, holder, DeadlineExceeded)
+        self._refuse_when_closing()
+        seconds = SAFETY_WAIT_SECONDS if remaining is None else min(remaining, SAFETY_WAIT_SECONDS)
+        await self._signals.wait(session_name(holder.key), ticket, seconds)
 
     def _launch(self, execution: RunExecution) -> None:
         name = run_name(execution.run.key, execution.run.run_id)
@@ -335,8 +305,7 @@ class AgentRunner:
     ) -> AsyncIterator[Lease]:
         """Holds the session's lease, as a run does, for work that is not a run."""
         self._refuse_when_closing()
-        loop = asyncio.get_running_loop()
-        deadline = None if wait_seconds is None else loop.time() + wait_seconds
+        deadline = _deadline(wait_seconds)
         topic = session_name(key)
         while True:
             ticket = self._signals.ticket(topic)
@@ -346,15 +315,7 @@ class AgentRunner:
             if lease is not None:
                 break
             assert holder is not None
-            if await self._recovery.recover(holder):
-                continue
-            if not wait:
-                raise _busy(key, holder)
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                raise _busy(key, holder, DeadlineExceeded)
-            wait_for = SAFETY_WAIT_SECONDS if remaining is None else min(remaining, 1.0)
-            await self._signals.wait(topic, ticket, wait_for)
+            await self._until_free(holder, ticket, deadline, wait=wait)
         try:
             yield lease
         finally:

@@ -1,6 +1,6 @@
 """`settle`: the one way the runtime lets a write finish while its caller is cancelled.
 
-Runs execute in tasks of their own that no RPC can cancel (runs/manager.py); cancellation
+Runs execute in tasks of their own that no RPC can cancel (runner.py); cancellation
 reaches them as a request, not as `Task.cancel()`. The one place asyncio cancellation still
 cuts through runtime code is the Agents SDK's own run task, which `RunResultStreaming.cancel`
 cancels: a session write it had started must finish, or the run could not know what it
