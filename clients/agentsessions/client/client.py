@@ -404,7 +404,10 @@ class Client:
         self, name: str, *, mode: CancelModeLike = "immediate", timeout: TimeoutArg = DEFAULT,
         retry: RetryArg = DEFAULT, metadata: Metadata = (),
     ) -> session_pb2.Run:  # fmt: skip
-        """Cancels the run `name` and returns it once it has ended (within the deadline).
+        """Cancels the run `name` and returns it once it has ended.
+
+        If the call's deadline comes first, the run comes back as it is then (still
+        RUNNING, `cancel_mode` recorded): the cancellation stands and the run ends soon.
 
         `mode` is "immediate" or "after_turn" (or a `Run.CancelMode`); a run that has
         already ended is returned unchanged.

@@ -87,8 +87,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "cancel",
         parents=[common],
         help="cancel a run and show it once it has ended",
-        description="Cancel a run and show it once it has ended. A run that has already "
-        "ended is shown unchanged.",
+        description="Cancel a run and show it once it has ended; if --timeout comes first, "
+        "it is shown still RUNNING, the cancellation standing. A run that has already ended "
+        "is shown unchanged.",
     )
     cancel.add_argument("run", metavar="RUN", help=RUN_HELP)
     cancel.add_argument(
