@@ -1,61 +1,204 @@
-"""The `filter` and `order_by` languages of ListSessions (a small subset of AIP-160 and AIP-132)."""
+"""The `filter` and `order_by` languages of ListSessions (a small subset of AIP-160 and AIP-132).
+
+A filter is conditions joined by `AND` (whitespace on both sides):
+
+    state = ACTIVE
+    labels.KEY = "value"        (KEY: a lowercase letter, then up to 62 of a-z 0-9 _ -)
+    display_name = "text"       (the whole name)
+    display_name : "text"       (a substring)
+
+A value is a double-quoted string, where a backslash takes the next character
+literally, or a bare word of letters, digits, `_` and `-`.
+
+The filter is read by a hand-written scanner and parser, each one pass over the
+text, so the time is linear in its length; the length and the number of
+conditions are checked before the conditions are read.
+"""
 
 from __future__ import annotations
 
-import re
-from typing import cast
+from typing import Literal, NamedTuple, cast
 
 from ..store.base import SessionFilter, SessionOrder, SessionOrderField
 from .errors import InvalidArgument
 from .models import SessionState
 
-_CONDITION = re.compile(
-    r"""\s*(?P<field>state|display_name|labels\.[a-z][a-z0-9_-]{0,62})\s*
-        (?P<op>=|:)\s*
-        (?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[A-Za-z0-9_-]+))\s*""",
-    re.VERBOSE,
-)
-_AND = re.compile(r"\s+AND\s+")
+FILTER_MAX_LENGTH = 4096
+FILTER_MAX_CONDITIONS = 16
+QUOTE_MAX = 64
+"""Characters of the caller's filter an error message quotes at most."""
+
 _ORDER_FIELDS = ("last_activity_time", "create_time", "update_time")
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+_BARE_CHARS = _WORD_CHARS - {"."}
+_KEY_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz")
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+_KEY_MAX = 63
+_HINT = (
+    'use conditions like state = ACTIVE, labels.team = "search" or '
+    'display_name : "text", joined by AND'
+)
+
+
+def quote(text: str, limit: int = QUOTE_MAX) -> str:
+    """`text` in single quotes, escaped as repr() would, cut to `limit` characters
+    of output with a trailing ... when cut: error messages never grow with input."""
+    shown: list[str] = []
+    used = 0
+    for char in text:
+        piece = "\\'" if char == "'" else repr(char)[1:-1]
+        if used + len(piece) > limit:
+            return "'" + "".join(shown) + "'..."
+        shown.append(piece)
+        used += len(piece)
+    return "'" + "".join(shown) + "'"
 
 
 def _bad_filter(description: str) -> InvalidArgument:
     return InvalidArgument.field("filter", description, reason="INVALID_FILTER")
 
 
+def _cannot_read(text: str, start: int) -> InvalidArgument:
+    return _bad_filter(f"cannot read {quote(text[start : start + QUOTE_MAX + 1])}; {_HINT}")
+
+
+_TokenKind = Literal["word", "string", "op"]
+
+
+class _Token(NamedTuple):
+    kind: _TokenKind
+    text: str  # the word, the operator, or the string's value with its escapes undone
+    start: int  # index of the token's first character in the filter
+    spaced: bool  # whitespace comes right before it
+
+
+def _tokens(text: str) -> list[_Token]:
+    """Words, quoted strings and the operators = and :, in one pass.
+
+    Every condition has exactly one operator (one inside a string is part of the
+    string), so the operators count the conditions: the scan stops at one too many.
+    """
+    tokens: list[_Token] = []
+    operators = 0
+    end = len(text)
+    i = 0
+    spaced = False
+    while i < end:
+        char = text[i]
+        if char.isspace():
+            spaced = True
+            i += 1
+            continue
+        start = i
+        if char in _WORD_CHARS:
+            while i < end and text[i] in _WORD_CHARS:
+                i += 1
+            tokens.append(_Token("word", text[start:i], start, spaced))
+        elif char in "=:":
+            operators += 1
+            if operators > FILTER_MAX_CONDITIONS:
+                raise _bad_filter(f"must have at most {FILTER_MAX_CONDITIONS} conditions")
+            i += 1
+            tokens.append(_Token("op", char, start, spaced))
+        elif char == '"':
+            value: list[str] = []
+            i += 1
+            while True:
+                if i >= end:
+                    raise _bad_filter(
+                        f"the string at {quote(text[start : start + QUOTE_MAX + 1])} is not closed"
+                    )
+                char = text[i]
+                if char == '"':
+                    i += 1
+                    break
+                if char == "\\":
+                    if i + 1 >= end or text[i + 1] == "\n":
+                        raise _bad_filter(
+                            "a backslash must be followed by a character, at "
+                            + quote(text[i : i + QUOTE_MAX + 1])
+                        )
+                    value.append(text[i + 1])
+                    i += 2
+                else:
+                    value.append(char)
+                    i += 1
+            tokens.append(_Token("string", "".join(value), start, spaced))
+        else:
+            raise _cannot_read(text, start)
+        spaced = False
+    return tokens
+
+
+def _is_label_key(key: str) -> bool:
+    return (
+        0 < len(key) <= _KEY_MAX
+        and key[0] in _KEY_FIRST
+        and all(char in _KEY_CHARS for char in key)
+    )
+
+
+def _is_bare(word: str) -> bool:
+    return all(char in _BARE_CHARS for char in word)
+
+
 def parse_filter(text: str) -> SessionFilter:
-    if not text.strip():
+    # The limits come first, before any scanning: a long filter costs nothing.
+    if len(text) > FILTER_MAX_LENGTH:
+        raise _bad_filter(f"must be at most {FILTER_MAX_LENGTH} characters, got {len(text)}")
+    tokens = _tokens(text)
+    if not tokens:
         return SessionFilter()
+
     state: SessionState | None = None
     labels: dict[str, str] = {}
     display_name: str | None = None
     contains: str | None = None
-    for part in _AND.split(text.strip()):
-        match = _CONDITION.fullmatch(part)
-        if not match:
-            raise _bad_filter(
-                f"cannot read {part!r}; use conditions like state = ACTIVE, "
-                'labels.team = "search" or display_name : "text", joined by AND'
-            )
-        field, op = match["field"], match["op"]
-        value = (
-            match["bare"] if match["quoted"] is None else re.sub(r"\\(.)", r"\1", match["quoted"])
-        )
-        if field == "state":
-            if op != "=" or value not in SessionState.__members__:
+    count = len(tokens)
+    i = 0
+    while True:
+        # A condition: FIELD OP VALUE.
+        if i + 2 >= count:
+            raise _cannot_read(text, tokens[i].start)
+        field, op, value = tokens[i], tokens[i + 1], tokens[i + 2]
+        if (
+            field.kind != "word"
+            or op.kind != "op"
+            or value.kind == "op"
+            or (value.kind == "word" and not _is_bare(value.text))
+        ):
+            raise _cannot_read(text, field.start)
+        if field.text == "state":
+            if op.text != "=" or value.text not in SessionState.__members__:
                 raise _bad_filter(
                     f"state must be compared with = to one of {list(SessionState.__members__)}"
                 )
-            state = SessionState[value]
-        elif field == "display_name":
-            if op == "=":
-                display_name = value
+            state = SessionState[value.text]
+        elif field.text == "display_name":
+            if op.text == "=":
+                display_name = value.text
             else:
-                contains = value
+                contains = value.text
+        elif field.text.startswith("labels.") and _is_label_key(field.text[7:]):
+            if op.text != "=":
+                raise _bad_filter(f"{field.text} can only be compared with =")
+            labels[field.text[7:]] = value.text
         else:
-            if op != "=":
-                raise _bad_filter(f"{field} can only be compared with =")
-            labels[field.removeprefix("labels.")] = value
+            raise _cannot_read(text, field.start)
+        i += 3
+        if i == count:
+            break
+        # Between conditions: AND, with whitespace on both sides.
+        joint = tokens[i]
+        if not (
+            joint.kind == "word"
+            and joint.text == "AND"
+            and joint.spaced
+            and i + 1 < count
+            and tokens[i + 1].spaced
+        ):
+            raise _cannot_read(text, joint.start)
+        i += 1
     return SessionFilter(
         state=state, labels=labels, display_name=display_name, display_name_contains=contains
     )
