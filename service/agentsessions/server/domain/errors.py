@@ -100,3 +100,24 @@ class Unimplemented(DomainError):
 
 class Internal(DomainError):
     reason = "INTERNAL"
+
+
+QUOTE_MAX = 64
+ELLIPSIS = "…"
+
+
+def clip(text: str, limit: int = QUOTE_MAX) -> str:
+    """`text` cut to its first `limit` characters, with … when something was cut."""
+    return text if len(text) <= limit else text[:limit] + ELLIPSIS
+
+
+def quote(value: object, limit: int = QUOTE_MAX) -> str:
+    """Caller input as a message or detail shows it: quoted like repr, at most `limit`
+    characters of it, then … when it was longer. Escapes count toward the limit, so a
+    value of control characters cannot grow the message either."""
+    text = value if isinstance(value, str) else str(value)
+    shown = repr(text[:limit])
+    mark, body = shown[0], shown[1:-1]
+    if len(text) <= limit and len(body) <= limit:
+        return shown
+    return mark + body[:limit] + ELLIPSIS + mark

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from .errors import InvalidArgument
+from .errors import InvalidArgument, quote
 from .models import SessionKey
 
 # AIP-122 style: lowercase letters, digits and hyphens; a lowercase UUID fits.
@@ -22,7 +22,9 @@ def new_id() -> str:
 
 def check_id(value: str, field: str) -> str:
     if not ID_PATTERN.fullmatch(value):
-        raise InvalidArgument.field(field, f"must be {ID_RULE}, got {value!r}", reason="INVALID_ID")
+        raise InvalidArgument.field(
+            field, f"must be {ID_RULE}, got {quote(value)}", reason="INVALID_ID"
+        )
     return value
 
 
@@ -34,7 +36,7 @@ def check_request_id(value: str) -> str | None:
         uuid.UUID(value)
     except ValueError:
         raise InvalidArgument.field(
-            "request_id", f"must be a UUID, got {value!r}", reason="INVALID_REQUEST_ID"
+            "request_id", f"must be a UUID, got {quote(value)}", reason="INVALID_REQUEST_ID"
         ) from None
     return value
 
@@ -45,7 +47,7 @@ def _segments(name: str, field: str, pattern: str, count: int) -> list[str]:
         parts[i] != literal for i, literal in enumerate(pattern.split("/")) if i % 2 == 0
     ):
         raise InvalidArgument.field(
-            field, f"must be a name like {pattern}, got {name!r}", reason="INVALID_NAME"
+            field, f"must be a name like {pattern}, got {quote(name)}", reason="INVALID_NAME"
         )
     return parts[1::2]
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from .errors import FieldViolation, InvalidArgument
+from .errors import FieldViolation, InvalidArgument, quote
 from .models import NewItem
 
 DISPLAY_NAME_MAX = 100
@@ -22,6 +22,9 @@ LABEL_VALUE_MAX = 63
 ITEM_JSON_MAX = 1024 * 1024
 ITEMS_PER_CALL_MAX = 1000
 HISTORY_MAX_ITEMS_MAX = 100_000
+# A message names its first problems, as many as fit this many characters (at least one);
+# BadRequest carries them all (servicers/status.py bounds that too).
+SUMMARY_CHARS_MAX = 200
 
 
 class Violations:
@@ -35,8 +38,25 @@ class Violations:
 
     def raise_if_any(self, reason: str = "INVALID_ARGUMENT") -> None:
         if self.items:
-            summary = "; ".join(f"{v.field}: {v.description}" for v in self.items)
-            raise InvalidArgument(summary, violations=self.items, reason=reason)
+            raise InvalidArgument(self.summary(), violations=self.items, reason=reason)
+
+    def summary(self) -> str:
+        parts: list[str] = []
+        size = 0
+        for violation in self.items:
+            part = f"{violation.field}: {violation.description}"
+            if parts and size + len(part) > SUMMARY_CHARS_MAX:
+                break
+            parts.append(part)
+            size += len(part) + 2
+        more = len(self.items) - len(parts)
+        return "; ".join(parts) + (f"; and {more} more" if more else "")
+
+
+def _some(values: list[str], shown: int = 3) -> str:
+    """A few caller values, quoted, for a message: the rest only counted."""
+    text = ", ".join(quote(v) for v in values[:shown])
+    return text + (f" and {len(values) - shown} more" if len(values) > shown else "")
 
 
 def update_paths(mask: Collection[str], updatable: frozenset[str]) -> set[str]:
@@ -49,7 +69,7 @@ def update_paths(mask: Collection[str], updatable: frozenset[str]) -> set[str]:
         raise InvalidArgument.field(
             "update_mask",
             f"must name fields among {', '.join(sorted(updatable))}"
-            + (f"; cannot update {', '.join(sorted(unknown))}" if unknown else ""),
+            + (f"; cannot update {_some(sorted(unknown))}" if unknown else ""),
             reason="INVALID_UPDATE_MASK",
         )
     return paths
@@ -73,11 +93,13 @@ def check_labels(labels: dict[str, str], field: str, found: Violations) -> None:
     for key, value in labels.items():
         if not LABEL_KEY.fullmatch(key):
             found.add(
-                f"{field}[{key!r}]",
+                f"{field}[{quote(key)}]",
                 "key must be 1 to 63 lowercase letters, digits, '_' or '-', starting with a letter",
             )
         if len(value) > LABEL_VALUE_MAX:
-            found.add(f"{field}[{key!r}]", f"value must be at most {LABEL_VALUE_MAX} characters")
+            found.add(
+                f"{field}[{quote(key)}]", f"value must be at most {LABEL_VALUE_MAX} characters"
+            )
 
 
 def _message_text(content: Any) -> str:
