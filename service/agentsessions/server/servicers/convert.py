@@ -19,6 +19,7 @@ from ..domain.models import (
     SessionStats,
     Usage,
 )
+from ..domain.validation import timestamp_micros
 from .status import code_from_number, status_proto
 
 
@@ -100,7 +101,13 @@ def session_from_proto(session: session_pb2.Session, key: SessionKey) -> Session
         display_name=session.display_name,
         state=SessionState(state),
         labels=dict(session.labels),
-        expire_time_us=micros(session.expire_time) if session.HasField("expire_time") else None,
+        expire_time_us=(
+            timestamp_micros(
+                session.expire_time.seconds, session.expire_time.nanos, "session.expire_time"
+            )
+            if session.HasField("expire_time")
+            else None
+        ),
     )
 
 
