@@ -1,4 +1,8 @@
-"""Turns domain errors into statuses with details, and anything else into a bare INTERNAL."""
+"""Turns domain errors into statuses with details, and anything else into a bare INTERNAL.
+
+It also guards each method's request deserializer (see decoding.py), so that bytes which
+are not the method's request message come back as INVALID_ARGUMENT like any other error.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import grpc
 
 from ..domain.errors import DomainError
 from ..servicers.status import STATUS_DETAILS_KEY, internal_status, status_of
+from .decoding import Undecodable, guard, report
 
 log = logging.getLogger("agentsessions.errors")
 
@@ -34,6 +39,8 @@ async def _abort(
 def _wrap_unary(behavior: Handler, method: str) -> Handler:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
+            if isinstance(request, Undecodable):
+                raise report(request, method, context.peer())
             return await behavior(request, context)
         except grpc.aio.AbortError:
             raise
@@ -48,6 +55,8 @@ def _wrap_stream(behavior: Handler, method: str) -> Handler:
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
         try:
+            if isinstance(request, Undecodable):
+                raise report(request, method, context.peer())
             async for response in behavior(request, context):
                 yield response
         except grpc.aio.AbortError:
@@ -85,13 +94,13 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=guard(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(handler.unary_stream, method),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=guard(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler
