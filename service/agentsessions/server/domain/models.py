@@ -222,6 +222,7 @@ class EventPage:
 class FinishedRun:
     run: RunRecord
     stats: SessionStats
+    terminal: LoggedEvent  # the run's last event, as appended
 
 
 @dataclass(frozen=True, slots=True)

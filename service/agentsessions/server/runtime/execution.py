@@ -287,3 +287,4 @@ class RunExecution:
             log.warning("could not record the end of run %s: %s", run.run_id, exc.reason)
             return
         self.run = finished.run
+        self._log.published(finished.terminal)

@@ -108,14 +108,25 @@ class RunSignals:
 
     def remove_local(self, topic: str) -> None:
         self._local.discard(topic)
-        self._batches.pop(topic, None)
+        # Followers still catching up take the terminal batch for a moment longer.
+        asyncio.get_running_loop().call_later(1.0, self._batches.pop, topic, None)
         self.publish(topic)
 
     def is_local(self, topic: str) -> bool:
         return topic in self._local
 
+    def is_fresh(self, topic: str) -> bool:
+        """A run of this process that has not published anything yet."""
+        return topic in self._local and topic not in self._versions
+
     def ticket(self, topic: str) -> tuple[int, int]:
         return self._versions.get(topic, 0), self._remote_version
+
+    def caught_up(self, topic: str, position: int) -> bool:
+        """Whether a follower at `position` has every batch this process's run published:
+        nothing newer is in the log, so it may wait without reading."""
+        batch = self._batches.get(topic)
+        return topic in self._local and batch is not None and batch[-1].sequence == position
 
     def latest(self, topic: str, position: int) -> list[LoggedEvent] | None:
         """The batch committed last on `topic`, if it starts right after `position`."""
@@ -221,6 +232,10 @@ class EventLog:
         if self._error is not None:
             raise self._error
 
+    def published(self, terminal: LoggedEvent) -> None:
+        """The run ended with `terminal`: followers that are caught up take it from here."""
+        self._signals.publish(self._topic, [terminal])
+
     async def _write(self) -> None:
         while self._pending and self._error is None:
             batch, self._pending = self._pending, []
@@ -233,23 +248,34 @@ class EventLog:
 
 
 async def follow(
-    store: Store, signals: RunSignals, key: SessionKey, run_id: str, after_sequence: int
+    store: Store,
+    signals: RunSignals,
+    key: SessionKey,
+    run_id: str,
+    after_sequence: int,
+    *,
+    fresh: bool = False,
 ) -> AsyncGenerator[LoggedEvent, None]:
     """The run's events after `after_sequence`, in order, each once, through the terminal one.
 
     Raises NotFound when there is no such run, OutOfRange (EVENTS_EXPIRED) when events asked
     for are no longer kept, OutOfRange (SEQUENCE_AHEAD) for a position past the run's newest
-    event.
+    event. `fresh`: the run was just started in this process and has no events yet, so the
+    first read of its log can wait for its first batch.
     """
     if after_sequence < 0:
         raise InvalidArgument.field("after_sequence", "must not be negative")
     topic = run_name(key, run_id)
     position = after_sequence
-    first = True
+    first = not fresh
     while True:
         ticket = signals.ticket(topic)
         events = None if first else signals.latest(topic, position)
         finished = False
+        if events is None and (fresh or signals.caught_up(topic, position)):
+            fresh = False  # nothing new to read yet: wait for the next batch
+            await signals.wait(topic, ticket, SAFETY_WAIT_SECONDS)
+            continue
         if events is None:
             page = await store.read_run_events(
                 key, run_id, after_sequence=position, limit=PAGE_EVENTS, max_bytes=PAGE_BYTES

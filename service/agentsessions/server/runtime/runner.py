@@ -237,7 +237,8 @@ class AgentRunner:
         self, key: SessionKey, run_id: str, after_sequence: int = 0
     ) -> AsyncGenerator[LoggedEvent, None]:
         """The run's events after `after_sequence` through its terminal event (run_log.follow)."""
-        return follow(self.store, self._signals, key, run_id, after_sequence)
+        fresh = after_sequence == 0 and self._signals.is_fresh(run_name(key, run_id))
+        return follow(self.store, self._signals, key, run_id, after_sequence, fresh=fresh)
 
     def cancel_soon(self, key: SessionKey, run_id: str, mode: CancelMode, reason: str) -> None:
         """Asks a run to stop without waiting: for a caller that is itself going away."""

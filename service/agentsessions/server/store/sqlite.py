@@ -314,8 +314,10 @@ class SQLiteStore:
     # Runs -----------------------------------------------------------------
 
     async def start_run(self, run: RunRecord, *, lease_expire_time_us: int) -> RunStart:
+        # Relaxed: the caller hears of the run only through its events, after its input items
+        # are stored by a synced commit, which syncs this one with it.
         return await self._write().submit(
-            lambda conn: sqlite_runs.start_run(conn, run, lease_expire_time_us)
+            lambda conn: sqlite_runs.start_run(conn, run, lease_expire_time_us), relaxed=True
         )
 
     async def finish_run(
@@ -380,7 +382,11 @@ class SQLiteStore:
 
     async def append_run_events(self, lease: Lease, events: Sequence[LoggedEvent]) -> None:
         batch = list(events)
-        await self._write().submit(lambda conn: sqlite_events.append_events(conn, lease, batch))
+        # Relaxed: a power loss may drop a running run's newest events, never silently (a
+        # resume past them is OUT_OF_RANGE); the run's items and end are fully synced.
+        await self._write().submit(
+            lambda conn: sqlite_events.append_events(conn, lease, batch), relaxed=True
+        )
 
     async def read_run_events(
         self, key: SessionKey, run_id: str, *, after_sequence: int, limit: int, max_bytes: int

@@ -16,6 +16,7 @@ from ..domain.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidA
 from ..domain.models import (
     FinishedRun,
     Lease,
+    LoggedEvent,
     RunRecord,
     RunStart,
     RunState,
@@ -297,15 +298,16 @@ def finish_run(
     assert stats_row is not None
     stats = stats_from_row(stats_row)
     sequence = finished.last_sequence
+    body = terminal(finished, stats, sequence)
     execute(
         conn,
         """
         INSERT INTO run_events (session_pk, run_id, sequence, terminal, body, create_time)
         VALUES (?, ?, ?, 1, ?, ?)
         """,
-        (session["pk"], run.run_id, sequence, terminal(finished, stats, sequence), end_time),
+        (session["pk"], run.run_id, sequence, body, end_time),
     )
-    return FinishedRun(finished, stats)
+    return FinishedRun(finished, stats, LoggedEvent(sequence, True, body))
 
 
 def request_cancel(

@@ -36,11 +36,12 @@ MAX_BATCH = 64
 
 
 class _Pending:
-    __slots__ = ("future", "op")
+    __slots__ = ("future", "op", "relaxed")
 
-    def __init__(self, op: WriteOp[Any], future: asyncio.Future[Any]) -> None:
+    def __init__(self, op: WriteOp[Any], future: asyncio.Future[Any], relaxed: bool) -> None:
         self.op = op
         self.future = future
+        self.relaxed = relaxed
 
 
 class Writer:
@@ -66,12 +67,18 @@ class Writer:
         """Runs `fn(conn)` on the writer's thread outside any batch (setup, migrations)."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, self._conn)
 
-    async def submit(self, op: WriteOp[T]) -> T:
-        """Runs `op` in a write transaction and returns its result once committed."""
+    async def submit(self, op: WriteOp[T], *, relaxed: bool = False) -> T:
+        """Runs `op` in a write transaction and returns its result once committed.
+
+        A `relaxed` write survives a crash of the process but not a power loss until the next
+        write that is not relaxed (its commit syncs the log, earlier frames included): for
+        data whose loss a reader detects, such as a running run's newest events. A batch of
+        relaxed writes only commits without syncing the log.
+        """
         if self._closing or self._task is None or self._task.done():
             raise Unavailable("the store is closed", reason="STORE_CLOSED")
         future = _Settling(loop=asyncio.get_running_loop())
-        self._queue.put_nowait(_Pending(op, future))
+        self._queue.put_nowait(_Pending(op, future, relaxed))
         result: T = await future
         return result
 
@@ -101,8 +108,11 @@ class Writer:
                         break
                     batch.append(following)
                 ops = [pending.op for pending in batch]
+                relaxed = all(pending.relaxed for pending in batch)
                 try:
-                    outcomes = await loop.run_in_executor(self._thread, _commit, self._conn, ops)
+                    outcomes = await loop.run_in_executor(
+                        self._thread, _commit, self._conn, ops, relaxed
+                    )
                 except Exception as exc:
                     _log.exception("sqlite write batch failed")
                     for pending in batch:
@@ -127,8 +137,20 @@ class Writer:
                 _fail(pending.future, closed)
 
 
-def _commit(conn: sqlite3.Connection, ops: list[WriteOp[Any]]) -> list[Outcome]:
+def _commit(
+    conn: sqlite3.Connection, ops: list[WriteOp[Any]], relaxed: bool = False
+) -> list[Outcome]:
     """One transaction for `ops`, each in its own SAVEPOINT; runs on the writer's thread."""
+    if relaxed:
+        conn.execute("PRAGMA synchronous = NORMAL")  # WAL: no sync at this commit
+    try:
+        return _transaction(conn, ops)
+    finally:
+        if relaxed:
+            conn.execute("PRAGMA synchronous = FULL")
+
+
+def _transaction(conn: sqlite3.Connection, ops: list[WriteOp[Any]]) -> list[Outcome]:
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
