@@ -483,3 +483,28 @@ async def test_expire_time_at_the_edges_of_the_range_is_kept(sessions) -> None:
             )
         )
         assert created.expire_time == expire
+
+
+@pytest.mark.parametrize(
+    "input_items_json",
+    ["[" * 100_000 + "]" * 100_000, '[{"role": "user", "content": "\\ud800"}]', "[1e999999]"],
+    ids=["deep", "lone-surrogate", "huge-number"],
+)
+async def test_bad_send_message_input_is_invalid_argument(
+    channel, agents, sessions, input_items_json
+) -> None:
+    parent = await new_session(sessions)
+    request = ev.SendMessageRequest(session=parent, input_items_json=input_items_json)
+    details = await failure(_drain(sessions.SendMessage(request)))
+    assert details.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.violated_fields == ["input_items_json"] or details.violated_fields[0].startswith(
+        "input_items_json"
+    )
+    assert_short(details)
+    assert not (await sessions.ListRuns(ss.ListRunsRequest(parent=parent))).runs
+    await assert_serving(channel, agents)
+
+
+async def _drain(stream: Any) -> None:
+    async for _ in stream:
+        pass

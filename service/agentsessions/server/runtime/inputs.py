@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain.errors import FieldViolation, InvalidArgument
+from ..domain.errors import FieldViolation, InvalidArgument, quote
+from ..domain.validation import ITEM_JSON_DEPTH_MAX, json_nests_deeper
 
 DEFAULT_MAX_TURNS = 10
 MAX_TURNS_LIMIT = 100
@@ -60,10 +61,15 @@ def _item_problem(item: Any) -> str | None:
 
 def items_input(input_items_json: str) -> RunInput:
     field = "input_items_json"
+    if json_nests_deeper(input_items_json, ITEM_JSON_DEPTH_MAX + 1):
+        raise InvalidArgument.field(field, f"must not nest more than {ITEM_JSON_DEPTH_MAX} deep")
     try:
         value = json.loads(input_items_json)
-    except ValueError as exc:
-        raise InvalidArgument.field(field, f"must be JSON: {exc}") from None
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise InvalidArgument.field(field, "must not contain unpaired surrogates") from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidArgument.field(field, f"must be JSON: {quote(str(exc))}") from None
     if not isinstance(value, list) or not value:
         raise InvalidArgument.field(field, "must be a non-empty JSON array of objects")
     if len(value) > INPUT_ITEMS_MAX:
