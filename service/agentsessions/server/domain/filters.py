@@ -20,13 +20,11 @@ from __future__ import annotations
 from typing import Literal, NamedTuple, cast
 
 from ..store.base import SessionFilter, SessionOrder, SessionOrderField
-from .errors import InvalidArgument
+from .errors import QUOTE_MAX, InvalidArgument, quote
 from .models import SessionState
 
 FILTER_MAX_LENGTH = 4096
 FILTER_MAX_CONDITIONS = 16
-QUOTE_MAX = 64
-"""Characters of the caller's filter an error message quotes at most."""
 
 _ORDER_FIELDS = ("last_activity_time", "create_time", "update_time")
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
@@ -38,20 +36,6 @@ _HINT = (
     'use conditions like state = ACTIVE, labels.team = "search" or '
     'display_name : "text", joined by AND'
 )
-
-
-def quote(text: str, limit: int = QUOTE_MAX) -> str:
-    """`text` in single quotes, escaped as repr() would, cut to `limit` characters
-    of output with a trailing ... when cut: error messages never grow with input."""
-    shown: list[str] = []
-    used = 0
-    for char in text:
-        piece = "\\'" if char == "'" else repr(char)[1:-1]
-        if used + len(piece) > limit:
-            return "'" + "".join(shown) + "'..."
-        shown.append(piece)
-        used += len(piece)
-    return "'" + "".join(shown) + "'"
 
 
 def _bad_filter(description: str) -> InvalidArgument:
