@@ -176,12 +176,13 @@ class EchoModel(Model):
             item_id=message.id,
             output_index=0,
         )
-        for piece in _PIECES.findall(part.text):
+        # finditer, not findall: a long reply is not held twice, once as a list of words.
+        for match in _PIECES.finditer(part.text):
             # A real pause point per word, so a cancelled run stops between words.
             await asyncio.sleep(self._word_delay)
             yield ResponseTextDeltaEvent(
                 type="response.output_text.delta",
-                delta=piece,
+                delta=match.group(),
                 content_index=0,
                 logprobs=[],
                 sequence_number=next(sequence),
