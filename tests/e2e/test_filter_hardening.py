@@ -252,11 +252,6 @@ def test_parsed_conditions() -> None:
     assert parse_filter("labels.a = AND AND labels.b = AND").labels == {"a": "AND", "b": "AND"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the store's label match reads json_each.value, which SQLite cuts at U+0000 "
-    "(store/sqlite_queries.py, list_sessions_sql)",
-)
 async def test_label_value_with_nul_is_matched_exactly(agents, sessions) -> None:
     await agents.CreateAgent(
         agent_pb2.CreateAgentRequest(agent=agent_pb2.Agent(display_name="n"), agent_id="n")

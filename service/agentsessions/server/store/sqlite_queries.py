@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..domain.models import SessionKey
@@ -62,15 +63,10 @@ def list_sessions_sql(query: SessionQuery) -> Query:
         where.append("instr(display_name, :display_name_contains) > 0")
         params["display_name_contains"] = conditions.display_name_contains
     for n, (label_key, label_value) in enumerate(sorted(conditions.labels.items())):
-        # json_each matches any key literally, where a json_extract path would
-        # need escaping for keys with dots or quotes.
-        where.append(
-            "EXISTS (SELECT 1 FROM json_each(sessions.labels)"
-            f" WHERE json_each.key = :label_key_{n} AND json_each.value = :label_value_{n}"
-            " AND json_each.type = 'text')"
-        )
-        params[f"label_key_{n}"] = label_key
-        params[f"label_value_{n}"] = label_value
+        # The pair as labels_json writes it: in JSON text an unescaped `"k":` can only be a
+        # key, so the match is exact, for any key or value (json_each cuts text at U+0000).
+        where.append(f"instr(sessions.labels, :label_pair_{n}) > 0")
+        params[f"label_pair_{n}"] = f"{json.dumps(label_key)}:{json.dumps(label_value)}"
 
     # INDEXED BY pins the plan: statistics from a later ANALYZE could make a
     # selective filter look cheaper through another index plus a sort.
