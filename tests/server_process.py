@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -16,17 +18,20 @@ LISTENING = re.compile(r"agentsessions listening on (\S+):(\d+)")
 class ServerProcess:
     """`with ServerProcess(db) as server:` starts the server on a free port and stops it."""
 
-    def __init__(self, db: Path, *args: str, port: int = 0) -> None:
+    def __init__(
+        self, db: Path, *args: str, port: int = 0, env: Mapping[str, str] | None = None
+    ) -> None:
         self.db = db
         self.args = args
         self.requested_port = port
+        self.env = dict(env or {})  # AGENTSESSIONS_* settings for this server
         self.port = 0
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> ServerProcess:
         command = [sys.executable, "-m", "agentsessions.server.cli", "serve"]
         command += ["--port", str(self.requested_port), "--db", str(self.db), *self.args]
-        env = {**os.environ, "AGENTSESSIONS_LOG_LEVEL": "WARNING"}
+        env = {**os.environ, "AGENTSESSIONS_LOG_LEVEL": "WARNING", **self.env}
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
         )
@@ -89,5 +94,9 @@ class ServerProcess:
         traceback: TracebackType | None,
     ) -> None:
         if self.process is not None and self.process.poll() is None:
+            workers = self.children()  # a killed supervisor leaves its workers running
             self.process.kill()
             self.process.wait()
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
