@@ -1,7 +1,8 @@
 """`python -m benchmarks.run [--full]`: runs the scenarios and prints figures next to baselines.
 
-The quick run (`make bench`) takes about two minutes; `--full` (`make bench-full`) adds the
-large-store, many-streams and two-worker scenarios, repeats more and writes benchmarks/results/.
+The quick run (`make bench`) takes about two and a half minutes; `--full` (`make bench-full`)
+adds the large-store, many-streams and two-worker scenarios, repeats more and writes
+benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from . import (
     machine,
+    scenario_follow,
     scenario_scale,
     scenario_send,
     scenario_streams,
@@ -32,6 +34,7 @@ QUICK: dict[str, Scenario] = {
     "get": scenario_unary.get_session,
     "add": scenario_unary.add_items,
     "send": scenario_send.send_message,
+    "follow": scenario_follow.follow,
 }
 FULL: dict[str, Scenario] = {
     **QUICK,
