@@ -25,6 +25,7 @@ from ..domain.models import (
     CancelMode,
     ItemRecord,
     Lease,
+    LoggedEvent,
     RunRecord,
     RunState,
     Usage,
@@ -258,8 +259,9 @@ class RunExecution:
         final_output: str = "",
     ) -> None:
         """Records the end: the log's pending events, then the end state and terminal event."""
+        rest: list[LoggedEvent] = []
         try:
-            await self._log.drain()
+            rest = await self._log.close()
         except DomainError as exc:
             if exc.reason == "LEASE_LOST":
                 return  # another process ended this run (it looked abandoned)
@@ -280,11 +282,14 @@ class RunExecution:
         )
         try:
             finished = await self._store.finish_run(
-                run, lease=self._lease, terminal=terminal_encoder(self._encode, final_output)
+                run,
+                lease=self._lease,
+                terminal=terminal_encoder(self._encode, final_output),
+                events=rest,
             )
         except DomainError as exc:
             # The session was deleted, or the run was ended elsewhere: nothing to record.
             log.warning("could not record the end of run %s: %s", run.run_id, exc.reason)
             return
         self.run = finished.run
-        self._log.published(finished.terminal)
+        self._log.published([*rest, finished.terminal])

@@ -212,6 +212,7 @@ class EventLog:
         self._pending: list[LoggedEvent] = []
         self._writing: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
+        self._closed = False
 
     async def append(self, event: RunEvent) -> None:
         """Queues `event` for the log; raises what made an earlier write fail."""
@@ -220,24 +221,32 @@ class EventLog:
         if self._error is not None:
             raise self._error
         self._pending.append(LoggedEvent(event.sequence, False, self._encode(event)))
+        if self._closed:
+            raise RuntimeError("the run's log is closed")
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._write())
         elif len(self._pending) >= MAX_PENDING:
             await asyncio.wait({self._writing})
 
-    async def drain(self) -> None:
-        """Waits until every queued event is committed; raises a write's failure."""
-        while self._writing is not None and not self._writing.done():
+    async def close(self) -> list[LoggedEvent]:
+        """Stops writing: waits for the batch being committed, and returns the events not yet
+        written, for the run's last transaction to append with its terminal event. Raises a
+        write's failure."""
+        self._closed = True
+        if self._writing is not None and not self._writing.done():
             await asyncio.wait({self._writing})
         if self._error is not None:
             raise self._error
+        rest, self._pending = self._pending, []
+        return rest
 
-    def published(self, terminal: LoggedEvent) -> None:
-        """The run ended with `terminal`: followers that are caught up take it from here."""
-        self._signals.publish(self._topic, [terminal])
+    def published(self, last: list[LoggedEvent]) -> None:
+        """The run ended with `last` (its terminal event at the end): followers that are
+        caught up take them from here."""
+        self._signals.publish(self._topic, last)
 
     async def _write(self) -> None:
-        while self._pending and self._error is None:
+        while self._pending and self._error is None and not self._closed:
             batch, self._pending = self._pending, []
             try:
                 await self._store.append_run_events(self._lease, batch)

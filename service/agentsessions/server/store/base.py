@@ -193,13 +193,19 @@ class Store(Protocol):
         run id."""
 
     async def finish_run(
-        self, run: RunRecord, *, lease: Lease, terminal: TerminalEncoder
+        self,
+        run: RunRecord,
+        *,
+        lease: Lease,
+        terminal: TerminalEncoder,
+        events: Sequence[LoggedEvent] = (),
     ) -> FinishedRun:
-        """In one transaction, while `lease` holds the session: records the run's end state,
-        usage, error, cancellation and `events_expire_time_us`, adds its usage to the
-        session's stats, appends `terminal(run, stats, sequence)` as the run's last event
-        and frees the session. Raises NotFound, FailedPrecondition (RUN_ALREADY_FINISHED),
-        Aborted (LEASE_LOST) when another holds the session now."""
+        """In one transaction, while `lease` holds the session: appends the run's last
+        `events`, records its end state, usage, error, cancellation and
+        `events_expire_time_us`, adds its usage to the session's stats, appends
+        `terminal(run, stats, sequence)` as the run's last event and frees the session.
+        Raises NotFound, FailedPrecondition (RUN_ALREADY_FINISHED), Aborted (LEASE_LOST)
+        when another holds the session now."""
 
     async def get_run(self, key: SessionKey, run_id: str) -> RunRecord | None: ...
 

@@ -321,10 +321,16 @@ class SQLiteStore:
         )
 
     async def finish_run(
-        self, run: RunRecord, *, lease: Lease, terminal: TerminalEncoder
+        self,
+        run: RunRecord,
+        *,
+        lease: Lease,
+        terminal: TerminalEncoder,
+        events: Sequence[LoggedEvent] = (),
     ) -> FinishedRun:
+        batch = list(events)
         return await self._write().submit(
-            lambda conn: sqlite_runs.finish_run(conn, run, lease, terminal)
+            lambda conn: sqlite_runs.finish_run(conn, run, lease, terminal, batch)
         )
 
     async def get_run(self, key: SessionKey, run_id: str) -> RunRecord | None:

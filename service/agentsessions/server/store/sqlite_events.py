@@ -29,18 +29,24 @@ def append_events(conn: sqlite3.Connection, lease: Lease, events: Sequence[Logge
         raise InvalidArgument.field("lease", "only a run's lease writes run events")
     if not events:
         return
+    insert_events(conn, session["pk"], lease.run_id, events)
+    execute(
+        conn,
+        "UPDATE runs SET last_sequence = ? WHERE session_pk = ? AND run_id = ?",
+        (events[-1].sequence, session["pk"], lease.run_id),
+    )
+
+
+def insert_events(
+    conn: sqlite3.Connection, session_pk: int, run_id: str, events: Sequence[LoggedEvent]
+) -> None:
     now = now_us()
     conn.executemany(
         """
         INSERT INTO run_events (session_pk, run_id, sequence, terminal, body, create_time)
         VALUES (?, ?, ?, 0, ?, ?)
         """,
-        [(session["pk"], lease.run_id, e.sequence, e.body, now) for e in events],
-    )
-    execute(
-        conn,
-        "UPDATE runs SET last_sequence = ? WHERE session_pk = ? AND run_id = ?",
-        (events[-1].sequence, session["pk"], lease.run_id),
+        [(session_pk, run_id, e.sequence, e.body, now) for e in events],
     )
 
 

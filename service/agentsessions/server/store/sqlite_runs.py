@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..domain.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from ..domain.models import (
@@ -24,6 +24,7 @@ from ..domain.models import (
     SessionStats,
     now_us,
 )
+from .sqlite_events import insert_events
 from .sqlite_history import LEASE_COLUMNS, check_fence, session_row
 from .sqlite_queries import SESSION_KEY_SQL, key_params
 from .sqlite_rows import RUN_COLUMNS, STATS_COLUMNS, run_from_row, stats_from_row
@@ -212,7 +213,11 @@ def list_leases(conn: sqlite3.Connection, limit: int) -> list[Lease]:
 
 
 def finish_run(
-    conn: sqlite3.Connection, run: RunRecord, lease: Lease, terminal: TerminalEncoder
+    conn: sqlite3.Connection,
+    run: RunRecord,
+    lease: Lease,
+    terminal: TerminalEncoder,
+    events: Sequence[LoggedEvent] = (),
 ) -> FinishedRun:
     """Records the run's end, adds its usage to the session, appends its terminal event and
     frees the session: one transaction, so the run ends exactly once."""
@@ -240,6 +245,8 @@ def finish_run(
             metadata=_metadata(key, run.run_id),
         )
     check_fence(session, key, lease)
+    if events:
+        insert_events(conn, session["pk"], run.run_id, events)
     end_time = max(run.end_time_us or now_us(), current["start_time"])
     error = run.error
     row = fetch_one(
@@ -250,7 +257,7 @@ def finish_run(
                error_code = ?, error_message = ?, error_reason = ?, end_time = ?,
                last_agent_id = ?, cancel_mode = coalesce(?, cancel_mode),
                cancel_reason = CASE WHEN ? = '' THEN cancel_reason ELSE ? END,
-               events_expire_time = ?, last_sequence = last_sequence + 1
+               events_expire_time = ?, last_sequence = ?
          WHERE session_pk = ? AND run_id = ?
         RETURNING {RUN_COLUMNS.replace("r.", "")}
         """,
@@ -269,6 +276,7 @@ def finish_run(
             run.cancel_reason,
             run.cancel_reason,
             run.events_expire_time_us,
+            (events[-1].sequence if events else current["last_sequence"]) + 1,
             session["pk"],
             run.run_id,
         ),
