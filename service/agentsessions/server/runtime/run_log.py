@@ -140,11 +140,13 @@ class RunSignals:
         self._versions[topic] = self._versions.get(topic, 0) + 1
         if batch is not None and topic in self._local:
             self._batches[topic] = batch
-        if topic not in self._local and topic not in self._waiters:
-            self._versions.pop(topic, None)  # nobody to tell; keep the map small
         for waiter in self._waiters.pop(topic, ()):
             if not waiter.done():
                 waiter.set_result(None)
+        if topic not in self._local:
+            # Everyone waiting was woken, and a ticket taken later reads the log first: the
+            # map keeps the runs of this process only.
+            self._versions.pop(topic, None)
 
     async def wait(self, topic: str, ticket: tuple[int, int], seconds: float) -> None:
         """Returns when the topic changed since `ticket`, or after `seconds`."""
