@@ -24,6 +24,11 @@ def session_not_found(key: SessionKey) -> NotFound:
     return NotFound(f"{name} does not exist", reason="SESSION_NOT_FOUND", metadata={"name": name})
 
 
+def run_not_found(key: SessionKey, run_id: str) -> NotFound:
+    name = names.run_name(key, run_id)
+    return NotFound(f"{name} does not exist", reason="RUN_NOT_FOUND", metadata={"name": name})
+
+
 def _check_session(session: SessionRecord) -> None:
     found = Violations()
     check_display_name(session.display_name, "session.display_name", found)
@@ -181,10 +186,7 @@ class Sessions:
     async def get_run(self, key: SessionKey, run_id: str) -> RunRecord:
         run = await self._store.get_run(key, run_id)
         if run is None:
-            name = names.run_name(key, run_id)
-            raise NotFound(
-                f"{name} does not exist", reason="RUN_NOT_FOUND", metadata={"name": name}
-            )
+            raise run_not_found(key, run_id)
         return run
 
     async def list_runs(self, key: SessionKey, *, size: int, token: str) -> Page[RunRecord]:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable
 
-from ..domain.errors import InvalidArgument, NotFound, OutOfRange
+from ..domain.errors import InvalidArgument, OutOfRange
 from ..domain.models import (
     Lease,
     LoggedEvent,
@@ -27,6 +27,7 @@ from ..domain.models import (
     SessionStats,
 )
 from ..domain.names import run_name
+from ..domain.sessions import run_not_found
 from ..store.base import Store, TerminalEncoder
 from .events import (
     TERMINAL_EVENTS,
@@ -44,14 +45,6 @@ PAGE_BYTES = 1024 * 1024
 MAX_PENDING = 512
 # Followers re-read at least this often, whatever the signals say.
 SAFETY_WAIT_SECONDS = 1.0
-
-
-def run_not_found(key: SessionKey, run_id: str) -> NotFound:
-    return NotFound(
-        f"{run_name(key, run_id)} does not exist",
-        reason="RUN_NOT_FOUND",
-        metadata={"run": run_name(key, run_id)},
-    )
 
 
 def terminal_encoder(encode: Encoder, final_output: str = "") -> TerminalEncoder:

@@ -30,6 +30,7 @@ from ..domain.errors import DeadlineExceeded, DomainError, InvalidArgument, Unav
 from ..domain.models import (
     CancelMode,
     CompactedHistory,
+    DisconnectPolicy,
     Lease,
     LoggedEvent,
     RunRecord,
@@ -38,7 +39,7 @@ from ..domain.models import (
     now_us,
 )
 from ..domain.names import new_id, run_name, session_name
-from ..domain.sessions import session_not_found
+from ..domain.sessions import run_not_found, session_not_found
 from ..store.base import Store
 from . import owners
 from .agent_graph import build_agent, load_reachable
@@ -49,7 +50,7 @@ from .inputs import RunInput
 from .models import ModelRegistry
 from .recovery import Background, Recovery
 from .requests import RunHandle, SendOptions, busy_error, request_hash
-from .run_log import SAFETY_WAIT_SECONDS, Encoder, EventLog, RunSignals, follow, run_not_found
+from .run_log import SAFETY_WAIT_SECONDS, Encoder, EventLog, RunSignals, follow
 from .sink import ObservedModel, RunSink
 from .tools import ToolRegistry
 
@@ -250,6 +251,12 @@ class AgentRunner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(_forget)
+
+    def caller_gone(self, run: RunRecord) -> None:
+        """The call that started `run` ended before the run did (the caller went away or its
+        deadline passed): cancel the run unless it was asked to continue."""
+        if run.on_disconnect == DisconnectPolicy.CANCEL:
+            self.cancel_soon(run.key, run.run_id, CancelMode.IMMEDIATE, DISCONNECTED_REASON)
 
     async def cancel(
         self,

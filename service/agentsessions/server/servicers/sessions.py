@@ -15,7 +15,6 @@ from ..domain.errors import InvalidArgument, Unimplemented
 from ..domain.models import CancelMode, DisconnectPolicy, SessionKey
 from ..domain.sessions import Sessions
 from ..runtime import AgentRunner, SendOptions, inputs
-from ..runtime.runner import DISCONNECTED_REASON as DISCONNECTED
 from .context import tenant_of
 from .convert import (
     item_to_proto,
@@ -146,9 +145,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         ended = False
 
         def on_done(_: object) -> None:
-            # The call ended before the run did: the caller went away or its deadline passed.
-            if not ended and run.on_disconnect == DisconnectPolicy.CANCEL:
-                runner.cancel_soon(run.key, run.run_id, CancelMode.IMMEDIATE, DISCONNECTED)
+            if not ended:
+                runner.caller_gone(run)
 
         # The stubs declare the callback as a class, not a protocol: a function is what works.
         context.add_done_callback(on_done)  # type: ignore[arg-type]
