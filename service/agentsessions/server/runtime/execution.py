@@ -42,6 +42,7 @@ from .events import (
     ToolCalledEvent,
     ToolOutputEvent,
 )
+from .history import history_window
 from .inputs import RunInput
 from .run_log import Encoder, EventLog, terminal_encoder
 from .sink import CancelRequested, Delta, Entry, Finished, ModelCalled, RunSink, Stored
@@ -70,7 +71,7 @@ class RunPlan:
     agent: Agent[Any]
     run_input: RunInput
     max_turns: int
-    history_limit: int | None
+    history_max_items: int  # the agent's policy; 0: the whole history
     retention_us: int  # how long the run's events stay after it ends
 
 
@@ -122,9 +123,8 @@ class RunExecution:
         self._sequence += 1
         return {"sequence": self._sequence, "key": self.run.key}
 
-    def _start(self) -> None:
+    def _start(self, limit: int | None) -> None:
         plan = self._plan
-        limit = plan.history_limit
         config = RunConfig(
             tracing_disabled=True,
             session_settings=SessionSettings(limit=limit) if limit else None,
@@ -158,7 +158,9 @@ class RunExecution:
         self.sink.put(Finished(error))
 
     async def _execute(self) -> None:
-        self._start()
+        # Read once the run holds the session, and inside the run: a failure here ends it.
+        limit = await history_window(self._store, self.run.key, self._plan.history_max_items)
+        self._start(limit)
         started = False
         while True:
             entry = await self.sink.get()

@@ -45,7 +45,6 @@ from . import owners
 from .agent_graph import build_agent, load_reachable
 from .compaction import compact_session
 from .execution import RunExecution, RunPlan
-from .history import history_window
 from .inputs import RunInput
 from .models import ModelRegistry
 from .recovery import Background, Recovery
@@ -167,8 +166,9 @@ class AgentRunner:
         if isinstance(started, RunHandle):
             return started
         recorded, lease = started
-        limit = await history_window(self.store, key, root.history_max_items)
-        plan = RunPlan(agent, run_input, options.max_turns, limit, self._retention_us)
+        plan = RunPlan(
+            agent, run_input, options.max_turns, root.history_max_items, self._retention_us
+        )
         events = EventLog(self.store, lease, self._signals, self._encode)
         execution = RunExecution(self.store, recorded, lease, plan, sink, events, self._encode)
         self._launch(execution)
