@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 
 from agentsessions.server.domain.errors import (
     Aborted,
@@ -11,6 +12,7 @@ from agentsessions.server.domain.errors import (
     FailedPrecondition,
     NotFound,
 )
+from agentsessions.server.domain.models import AgentRecord
 from agentsessions.server.store import Store
 from store.store_records import (
     OTHER_TENANT,
@@ -87,49 +89,56 @@ async def test_list_agents_pages_oldest_first_with_ties_broken_by_id(store: Stor
     assert await store.list_agents(TENANT, after=None, limit=0) == []
 
 
-async def test_update_replaces_fields_and_changes_etag(store: Store) -> None:
+async def test_update_stores_the_change_of_the_current_row(store: Store) -> None:
     created = await store.create_agent(full_agent(), None)
-    changed = dataclasses.replace(
-        created,
-        display_name="Renamed",
-        tools=(),
-        model_settings=dataclasses.replace(created.model_settings, temperature=None),
-    )
-    updated = await store.update_agent(changed, expected_etag=created.etag)
-    assert updated.etag != created.etag
+    seen: list[AgentRecord] = []
+
+    def change(current: AgentRecord) -> AgentRecord:
+        seen.append(current)
+        return dataclasses.replace(
+            current,
+            display_name="Renamed",
+            tools=(),
+            model_settings=dataclasses.replace(current.model_settings, temperature=None),
+            update_time_us=current.update_time_us + 1,
+            etag="etag-2",
+            create_time_us=0,  # ignored: the create time stays
+        )
+
+    updated = await store.update_agent(TENANT, "full", change)
+    assert seen == [created]
+    assert updated is not None and updated.etag == "etag-2"
     assert updated.display_name == "Renamed"
     assert updated.tools == ()
     assert updated.model_settings.temperature is None
     assert updated.create_time_us == created.create_time_us
-    assert updated.update_time_us >= created.update_time_us
+    assert updated.update_time_us == created.update_time_us + 1
     assert await store.get_agent(TENANT, "full") == updated
-    # No etag: last write wins, and the etag still changes.
-    again = await store.update_agent(
-        dataclasses.replace(updated, description="x"), expected_etag=None
-    )
-    assert again.etag not in {created.etag, updated.etag}
 
 
-async def test_update_with_stale_etag_is_aborted_and_changes_nothing(store: Store) -> None:
+async def test_update_that_raises_stores_nothing_and_missing_agent_is_none(store: Store) -> None:
     created = await store.create_agent(agent("helper"), None)
-    updated = await store.update_agent(
-        dataclasses.replace(created, display_name="v2"), expected_etag=created.etag
-    )
-    await raises(
-        Aborted,
-        "ETAG_MISMATCH",
-        store.update_agent(
-            dataclasses.replace(created, display_name="v3"), expected_etag=created.etag
-        ),
-    )
-    assert await store.get_agent(TENANT, "helper") == updated
+
+    def refuse(current: AgentRecord) -> AgentRecord:
+        raise Aborted("changed since read", reason="ETAG_MISMATCH")
+
+    await raises(Aborted, "ETAG_MISMATCH", store.update_agent(TENANT, "helper", refuse))
+    assert await store.get_agent(TENANT, "helper") == created
+    assert await store.update_agent(TENANT, "ghost", refuse) is None
+    assert await store.update_agent(OTHER_TENANT, "helper", refuse) is None
 
 
-async def test_update_missing_agent_is_not_found(store: Store) -> None:
-    error = await raises(
-        NotFound, "AGENT_NOT_FOUND", store.update_agent(agent("ghost"), expected_etag=None)
-    )
-    assert error.metadata == {"agent_id": "ghost"}
+async def test_concurrent_updates_each_see_the_previous_one(store: Store) -> None:
+    """Read-modify-write in one transaction: no update is lost to one read before it."""
+    await store.create_agent(agent("helper"), None)
+    count = 20
+
+    def add_tool(n: int) -> Callable[[AgentRecord], AgentRecord]:
+        return lambda a: dataclasses.replace(a, tools=(*a.tools, f"t{n}"))
+
+    await asyncio.gather(*(store.update_agent(TENANT, "helper", add_tool(n)) for n in range(count)))
+    after = await store.get_agent(TENANT, "helper")
+    assert after is not None and sorted(after.tools) == sorted(f"t{n}" for n in range(count))
 
 
 async def test_delete_checks_existence_and_etag(store: Store) -> None:

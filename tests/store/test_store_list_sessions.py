@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable
 
 import pytest
-from agentsessions.server.domain.models import SessionRecord, SessionState
+from agentsessions.server.domain.models import SessionRecord, SessionState, now_us
 from agentsessions.server.store import Store
 from agentsessions.server.store.base import (
     SessionFilter,
@@ -15,7 +15,7 @@ from agentsessions.server.store.base import (
     SessionPageEntry,
     SessionQuery,
 )
-from store.store_records import OTHER_TENANT, TENANT, agent, session
+from store.store_records import OTHER_TENANT, TENANT, agent, key_of, session
 
 ORDER_FIELDS = ("last_activity_time", "create_time", "update_time")
 COUNT = 500
@@ -57,12 +57,15 @@ async def populate(store: Store) -> list[SessionRecord]:
     renamed = range(0, COUNT, 5)
     updates = (
         store.update_session(
-            dataclasses.replace(created[n], display_name=created[n].display_name + " v2"),
-            expected_etag=None,
+            key_of(created[n]),
+            lambda s: dataclasses.replace(
+                s, display_name=s.display_name + " v2", update_time_us=now_us(), etag="v2"
+            ),
         )
         for n in renamed
     )
     for n, updated in zip(renamed, await asyncio.gather(*updates), strict=True):
+        assert updated is not None
         created[n] = updated
     return created
 

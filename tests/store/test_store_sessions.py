@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections.abc import Callable
 
 from agentsessions.server.domain.errors import Aborted, AlreadyExists, NotFound
 from agentsessions.server.domain.models import (
@@ -10,6 +12,7 @@ from agentsessions.server.domain.models import (
     RunRecord,
     RunState,
     SessionKey,
+    SessionRecord,
     SessionState,
     SessionStats,
     Usage,
@@ -118,21 +121,29 @@ async def test_session_request_ids_are_scoped_to_their_agent(store: Store) -> No
     assert (in_a.agent_id, in_b.agent_id) == ("a", "b")
 
 
-async def test_update_replaces_fields_keeps_stats_and_changes_etag(store: Store) -> None:
+async def test_update_stores_the_change_of_the_current_row_keeping_stats(store: Store) -> None:
     (key,) = await seeded(store, "s1")
     await store.add_items(key, [message("hi"), function_call()])
     current = await store.get_session(key)
     assert current is not None
-    changed = dataclasses.replace(
-        current,
-        display_name="Renamed",
-        state=SessionState.COMPLETED,
-        labels={"k": "v"},
-        expire_time_us=123,
-        stats=SessionStats(),  # ignored: stats are the store's
-    )
-    updated = await store.update_session(changed, expected_etag=current.etag)
-    assert updated.etag != current.etag
+    seen: list[SessionRecord] = []
+
+    def change(stored: SessionRecord) -> SessionRecord:
+        seen.append(stored)
+        return dataclasses.replace(
+            stored,
+            display_name="Renamed",
+            state=SessionState.COMPLETED,
+            labels={"k": "v"},
+            expire_time_us=123,
+            update_time_us=stored.update_time_us + 1,
+            etag="etag-2",
+            stats=SessionStats(),  # ignored: stats are the store's
+        )
+
+    updated = await store.update_session(key, change)
+    assert seen == [current]
+    assert updated is not None and updated.etag == "etag-2"
     assert (updated.display_name, updated.state, updated.labels, updated.expire_time_us) == (
         "Renamed",
         SessionState.COMPLETED,
@@ -142,35 +153,41 @@ async def test_update_replaces_fields_keeps_stats_and_changes_etag(store: Store)
     assert updated.stats == current.stats
     assert updated.create_time_us == current.create_time_us
     assert updated.last_activity_time_us == current.last_activity_time_us
-    assert updated.update_time_us >= current.update_time_us
+    assert updated.update_time_us == current.update_time_us + 1
     assert await store.get_session(key) == updated
     cleared = await store.update_session(
-        dataclasses.replace(updated, labels={}, expire_time_us=None), expected_etag=None
+        key, lambda s: dataclasses.replace(s, labels={}, expire_time_us=None)
     )
-    assert (cleared.labels, cleared.expire_time_us) == ({}, None)
+    assert cleared is not None and (cleared.labels, cleared.expire_time_us) == ({}, None)
 
 
-async def test_update_with_stale_etag_or_missing_session_fails(store: Store) -> None:
+async def test_update_that_raises_stores_nothing_and_missing_session_is_none(
+    store: Store,
+) -> None:
     (key,) = await seeded(store, "s1")
     current = await store.get_session(key)
     assert current is not None
-    await store.update_session(dataclasses.replace(current, display_name="v2"), expected_etag=None)
-    error = await raises(
-        Aborted,
-        "ETAG_MISMATCH",
-        store.update_session(
-            dataclasses.replace(current, display_name="v3"), expected_etag=current.etag
-        ),
-    )
-    assert error.metadata == {"agent_id": "helper", "session_id": "s1"}
+
+    def refuse(stored: SessionRecord) -> SessionRecord:
+        raise Aborted("changed since read", reason="ETAG_MISMATCH")
+
+    await raises(Aborted, "ETAG_MISMATCH", store.update_session(key, refuse))
+    assert await store.get_session(key) == current
+    assert await store.update_session(key_of(session("ghost")), refuse) is None
+
+
+async def test_concurrent_updates_each_see_the_previous_one(store: Store) -> None:
+    """Read-modify-write in one transaction: no update is lost to one read before it."""
+    (key,) = await seeded(store, "s1")
+    count = 20
+
+    def add_label(n: int) -> Callable[[SessionRecord], SessionRecord]:
+        return lambda s: dataclasses.replace(s, labels={**s.labels, f"k{n}": str(n)})
+
+    await asyncio.gather(*(store.update_session(key, add_label(n)) for n in range(count)))
     after = await store.get_session(key)
-    assert after is not None and after.display_name == "v2"
-    missing = await raises(
-        NotFound,
-        "SESSION_NOT_FOUND",
-        store.update_session(session("ghost"), expected_etag=None),
-    )
-    assert missing.metadata == {"agent_id": "helper", "session_id": "ghost"}
+    assert after is not None
+    assert after.labels == {f"k{n}": str(n) for n in range(count)}
 
 
 async def test_delete_checks_etag_then_cascades(store: Store) -> None:

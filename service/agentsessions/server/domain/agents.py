@@ -9,7 +9,7 @@ from typing import Protocol
 
 from ..store.base import Store
 from . import names
-from .errors import InvalidArgument, NotFound
+from .errors import Aborted, InvalidArgument, NotFound
 from .models import AgentRecord, now_us
 from .paging import Page, decode_token, page_of, page_size
 from .validation import (
@@ -52,6 +52,20 @@ def new_etag() -> str:
     return secrets.token_hex(8)
 
 
+def check_etag(expected: str, current: str, name: str, metadata: dict[str, str]) -> None:
+    """Raises Aborted (ETAG_MISMATCH) when the caller gave an etag and it is not `current`.
+
+    An empty etag means "none given", as in an AIP request: the update applies to the
+    resource as it is.
+    """
+    if expected and expected != current:
+        raise Aborted(
+            f"{name} was changed since it was read (etag mismatch); read it again",
+            reason="ETAG_MISMATCH",
+            metadata=metadata,
+        )
+
+
 def agent_not_found(agent_id: str) -> NotFound:
     name = names.agent_name(agent_id)
     return NotFound(f"{name} does not exist", reason="AGENT_NOT_FOUND", metadata={"name": name})
@@ -62,7 +76,9 @@ class Agents:
         self._store = store
         self._catalog = catalog
 
-    def _check(self, agent: AgentRecord) -> None:
+    @staticmethod
+    def _check_fields(agent: AgentRecord) -> None:
+        """The checks that need nothing but the record."""
         found = Violations()
         check_display_name(agent.display_name, "agent.display_name", found)
         check_max_length(agent.instructions, INSTRUCTIONS_MAX, "agent.instructions", found)
@@ -86,6 +102,9 @@ class Agents:
                 "agent.history_policy.max_items", f"must be between 0 and {HISTORY_MAX_ITEMS_MAX}"
             )
         found.raise_if_any()
+
+    def _check(self, agent: AgentRecord) -> None:
+        self._check_fields(agent)
         self._catalog.validate_model(agent.model)
         self._catalog.validate_tools(agent.tools)
 
@@ -131,21 +150,40 @@ class Agents:
 
     async def update(self, changes: AgentRecord, mask: Collection[str], etag: str) -> AgentRecord:
         paths = update_paths(mask, UPDATABLE_FIELDS)
-        current = await self.get(changes.tenant, changes.agent_id)
         if "model" in paths and not changes.model:
             changes = replace(changes, model=DEFAULT_MODEL)
-        attributes = {
-            path: "history_max_items" if path == "history_policy" else path for path in paths
-        }
-        updated = replace(current, **{attr: getattr(changes, attr) for attr in attributes.values()})
-        if changes.agent_id in updated.handoffs:
+        attributes = ["history_max_items" if path == "history_policy" else path for path in paths]
+        if "handoffs" in paths and changes.agent_id in changes.handoffs:
             raise InvalidArgument.field(
                 "agent.handoffs", "an agent cannot hand off to itself", reason="UNKNOWN_HANDOFF"
             )
-        updated = replace(updated, update_time_us=now_us(), etag=new_etag())
-        self._check(updated)
-        await self._check_handoffs(updated)
-        return await self._store.update_agent(updated, expected_etag=etag or None)
+        # The catalog and other agents are checked for the fields that change only: the
+        # stored values passed these checks already. Handoffs before the transaction, as
+        # reading other agents inside it would hold up every other write.
+        if "handoffs" in paths:
+            await self._check_handoffs(changes)
+        name = names.agent_name(changes.agent_id)
+
+        def apply(current: AgentRecord) -> AgentRecord:
+            # Runs inside the store's write transaction on the row as it is there, so two
+            # updates of different fields without an etag both survive.
+            check_etag(etag, current.etag, name, {"agent_id": current.agent_id})
+            updated = replace(current, **{attr: getattr(changes, attr) for attr in attributes})
+            self._check_fields(updated)
+            if "model" in paths:
+                self._catalog.validate_model(updated.model)
+            if "tools" in paths:
+                self._catalog.validate_tools(updated.tools)
+            return replace(
+                updated,
+                update_time_us=max(now_us(), current.create_time_us),
+                etag=new_etag(),
+            )
+
+        updated = await self._store.update_agent(changes.tenant, changes.agent_id, apply)
+        if updated is None:
+            raise agent_not_found(changes.agent_id)
+        return updated
 
     async def delete(self, tenant: str, agent_id: str, *, force: bool, etag: str) -> None:
         await self._store.delete_agent(tenant, agent_id, force=force, expected_etag=etag or None)

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from ..store.base import SessionCursor, SessionQuery, Store
 from . import names
-from .agents import new_etag
+from .agents import check_etag, new_etag
 from .errors import InvalidArgument, NotFound
 from .filters import parse_filter, parse_order_by
 from .models import ItemRecord, RunRecord, SessionKey, SessionRecord, now_us
@@ -34,6 +34,10 @@ def _check_session(session: SessionRecord) -> None:
     check_display_name(session.display_name, "session.display_name", found)
     check_labels(session.labels, "session.labels", found)
     found.raise_if_any()
+
+def session_metadata(key: SessionKey) -> dict[str, str]:
+    return {"agent_id": key.agent_id, "session_id": key.session_id}
+
 
 
 class Sessions:
@@ -93,19 +97,31 @@ class Sessions:
     ) -> SessionRecord:
         paths = update_paths(mask, UPDATABLE_FIELDS)
         key = SessionKey(changes.tenant, changes.agent_id, changes.session_id)
-        current = await self.get(key)
-        updated = current
-        if "display_name" in paths:
-            updated = replace(updated, display_name=changes.display_name)
-        if "state" in paths:
-            updated = replace(updated, state=changes.state)
-        if "labels" in paths:
-            updated = replace(updated, labels=dict(changes.labels))
-        if "expire_time" in paths:
-            updated = replace(updated, expire_time_us=changes.expire_time_us)
-        _check_session(updated)
-        updated = replace(updated, update_time_us=now_us(), etag=new_etag())
-        return await self._store.update_session(updated, expected_etag=etag or None)
+
+        def apply(current: SessionRecord) -> SessionRecord:
+            # Runs inside the store's write transaction on the row as it is there, so two
+            # updates of different fields without an etag both survive.
+            check_etag(etag, current.etag, names.session_name(key), session_metadata(key))
+            updated = current
+            if "display_name" in paths:
+                updated = replace(updated, display_name=changes.display_name)
+            if "state" in paths:
+                updated = replace(updated, state=changes.state)
+            if "labels" in paths:
+                updated = replace(updated, labels=dict(changes.labels))
+            if "expire_time" in paths:
+                updated = replace(updated, expire_time_us=changes.expire_time_us)
+            _check_session(updated)
+            return replace(
+                updated,
+                update_time_us=max(now_us(), current.create_time_us),
+                etag=new_etag(),
+            )
+
+        updated = await self._store.update_session(key, apply)
+        if updated is None:
+            raise session_not_found(key)
+        return updated
 
     async def delete(self, key: SessionKey, etag: str) -> None:
         await self._store.delete_session(key, expected_etag=etag or None)

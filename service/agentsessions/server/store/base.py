@@ -103,8 +103,12 @@ class Store(Protocol):
     ) -> list[AgentRecord]:
         """Agents oldest first; `after` is (create_time_us, agent_id) of the last one seen."""
 
-    async def update_agent(self, agent: AgentRecord, *, expected_etag: str | None) -> AgentRecord:
-        """Replaces the agent's fields. Raises NotFound, or Aborted on an etag mismatch."""
+    async def update_agent(
+        self, tenant: str, agent_id: str, change: Callable[[AgentRecord], AgentRecord]
+    ) -> AgentRecord | None:
+        """In one transaction: reads the agent, stores every field of `change(agent)` but its
+        id and create time, and returns what it stored; None when there is no such agent.
+        `change` decides (the etag and update time too) and may raise to store nothing."""
 
     async def delete_agent(
         self, tenant: str, agent_id: str, *, force: bool, expected_etag: str | None
@@ -122,9 +126,11 @@ class Store(Protocol):
     async def list_sessions(self, query: SessionQuery) -> list[SessionPageEntry]: ...
 
     async def update_session(
-        self, session: SessionRecord, *, expected_etag: str | None
-    ) -> SessionRecord:
-        """Replaces display_name, state, labels and expire_time."""
+        self, key: SessionKey, change: Callable[[SessionRecord], SessionRecord]
+    ) -> SessionRecord | None:
+        """In one transaction: reads the session and stores display_name, state, labels,
+        expire_time, update_time and etag of `change(session)`; returns the session as
+        stored, None when there is no such session. `change` may raise to store nothing."""
 
     async def delete_session(self, key: SessionKey, *, expected_etag: str | None) -> None: ...
 

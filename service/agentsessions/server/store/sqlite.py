@@ -202,9 +202,11 @@ class SQLiteStore:
     ) -> list[AgentRecord]:
         return await self._read(_all(*list_agents_sql(tenant, after, limit), agent_from_row))
 
-    async def update_agent(self, agent: AgentRecord, *, expected_etag: str | None) -> AgentRecord:
+    async def update_agent(
+        self, tenant: str, agent_id: str, change: Callable[[AgentRecord], AgentRecord]
+    ) -> AgentRecord | None:
         return await self._write().submit(
-            lambda conn: sqlite_resources.update_agent(conn, agent, expected_etag)
+            lambda conn: sqlite_resources.update_agent(conn, tenant, agent_id, change)
         )
 
     async def delete_agent(
@@ -241,10 +243,10 @@ class SQLiteStore:
         return await self._read(_all(*list_sessions_sql(query), entry))
 
     async def update_session(
-        self, session: SessionRecord, *, expected_etag: str | None
-    ) -> SessionRecord:
+        self, key: SessionKey, change: Callable[[SessionRecord], SessionRecord]
+    ) -> SessionRecord | None:
         return await self._write().submit(
-            lambda conn: sqlite_resources.update_session(conn, session, expected_etag)
+            lambda conn: sqlite_resources.update_session(conn, key, change)
         )
 
     async def delete_session(self, key: SessionKey, *, expected_etag: str | None) -> None:

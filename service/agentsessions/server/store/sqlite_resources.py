@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from collections.abc import Callable
 
 from ..domain.errors import AlreadyExists, FailedPrecondition
 from ..domain.models import AgentRecord, SessionKey, SessionRecord, SessionStats, now_us
@@ -87,22 +88,21 @@ def create_agent(
 
 
 def update_agent(
-    conn: sqlite3.Connection, agent: AgentRecord, expected_etag: str | None
-) -> AgentRecord:
+    conn: sqlite3.Connection,
+    tenant: str,
+    agent_id: str,
+    change: Callable[[AgentRecord], AgentRecord],
+) -> AgentRecord | None:
     row = fetch_one(
         conn,
-        "SELECT create_time, etag FROM agents WHERE tenant = ? AND agent_id = ?",
-        (agent.tenant, agent.agent_id),
+        f"SELECT {AGENT_COLUMNS} FROM agents WHERE tenant = ? AND agent_id = ?",
+        (tenant, agent_id),
     )
     if row is None:
-        raise agent_not_found(agent.agent_id)
-    if etag_differs(expected_etag, row["etag"]):
-        raise etag_mismatch(agent_name(agent.agent_id), {"agent_id": agent.agent_id})
+        return None
+    current = agent_from_row(row)
     stored = dataclasses.replace(
-        agent,
-        create_time_us=row["create_time"],
-        update_time_us=max(now_us(), row["create_time"]),
-        etag=new_etag(),
+        change(current), tenant=tenant, agent_id=agent_id, create_time_us=current.create_time_us
     )
     execute(
         conn,
@@ -237,20 +237,20 @@ def create_session(
 
 
 def update_session(
-    conn: sqlite3.Connection, session: SessionRecord, expected_etag: str | None
-) -> SessionRecord:
-    key = SessionKey(session.tenant, session.agent_id, session.session_id)
+    conn: sqlite3.Connection, key: SessionKey, change: Callable[[SessionRecord], SessionRecord]
+) -> SessionRecord | None:
     row = fetch_one(
         conn,
-        "SELECT etag FROM sessions WHERE tenant = ? AND agent_id = ? AND session_id = ?",
+        f"""
+        SELECT {SESSION_COLUMNS}
+          FROM sessions
+         WHERE tenant = ? AND agent_id = ? AND session_id = ?
+        """,
         (key.tenant, key.agent_id, key.session_id),
     )
     if row is None:
-        raise session_not_found(key)
-    if etag_differs(expected_etag, row["etag"]):
-        raise etag_mismatch(
-            session_name(key), {"agent_id": key.agent_id, "session_id": key.session_id}
-        )
+        return None
+    changed = change(session_from_row(row))
     updated = fetch_one(
         conn,
         f"""
@@ -259,18 +259,18 @@ def update_session(
                state = ?,
                labels = ?,
                expire_time = ?,
-               update_time = max(?, create_time),
+               update_time = ?,
                etag = ?
          WHERE tenant = ? AND agent_id = ? AND session_id = ?
         RETURNING {SESSION_COLUMNS}
         """,
         (
-            session.display_name,
-            int(session.state),
-            labels_json(session.labels),
-            session.expire_time_us,
-            now_us(),
-            new_etag(),
+            changed.display_name,
+            int(changed.state),
+            labels_json(changed.labels),
+            changed.expire_time_us,
+            changed.update_time_us,
+            changed.etag,
             key.tenant,
             key.agent_id,
             key.session_id,
