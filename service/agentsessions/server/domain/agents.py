@@ -11,7 +11,7 @@ from ..store.base import Store
 from . import names
 from .errors import Aborted, InvalidArgument, NotFound
 from .models import AgentRecord, now_us
-from .paging import Page, decode_token, page_of, page_size
+from .paging import PAGE_BYTES, Page, agent_bytes, decode_token, page_of, page_size
 from .validation import (
     DESCRIPTION_MAX,
     HANDOFFS_MAX,
@@ -145,8 +145,12 @@ class Agents:
         limit = page_size(size)
         cursor = decode_token(token, {})
         after = (int(cursor[0]), str(cursor[1])) if cursor is not None else None
-        agents = await self._store.list_agents(tenant, after=after, limit=limit + 1)
-        return page_of(agents, limit, {}, lambda a: [a.create_time_us, a.agent_id])
+        agents = await self._store.list_agents(
+            tenant, after=after, limit=limit + 1, max_bytes=PAGE_BYTES
+        )
+        return page_of(
+            agents, limit, {}, lambda a: [a.create_time_us, a.agent_id], size_of=agent_bytes
+        )
 
     async def update(self, changes: AgentRecord, mask: Collection[str], etag: str) -> AgentRecord:
         paths = update_paths(mask, UPDATABLE_FIELDS)

@@ -10,6 +10,12 @@ right length, of integers in the store's 64-bit range and of resource ids), or i
 refused with INVALID_ARGUMENT, reason INVALID_PAGE_TOKEN. A forged cursor that passes
 these checks names a position in the caller's own list, which the caller could have
 reached by paging, and the list's query still applies all its conditions after it.
+
+Pages are bounded by bytes as well as by count (AIP-158 lets a page be short and still
+carry a `next_page_token`): a page ends before the entry that would take its estimated
+size past PAGE_BYTES, except that its first entry always comes back, however large. The
+store applies the same rule while it reads rows (`read_page`), so it stops fetching once
+the budget is reached instead of building the whole page first.
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from .errors import InvalidArgument
+from .models import AgentRecord, ItemRecord, RunRecord, SessionRecord
 from .names import ID_PATTERN
 
 T = TypeVar("T")
@@ -35,6 +42,16 @@ TOKEN_MAX_CHARS = 512
 INT64_MAX = 2**63 - 1
 # A list not in SHAPES (and not saying its shape) gets only these generic checks.
 CURSOR_PARTS_MAX = 4
+# The payload of one page: a quarter of gRPC's default 4 MiB message limit. A page passes
+# it only when its one entry does (an item of ITEM_JSON_MAX JSON plus its text, ~2 MiB),
+# which still fits with room to spare.
+PAGE_BYTES = 1024 * 1024
+# The rows a filtered list examines per call: past them it returns what it found (maybe
+# nothing) and a token to go on, so a filter that matches nothing costs each call a few
+# milliseconds, not a walk of every session.
+SCAN_ROWS = 4096
+# What an entry costs beyond its text fields: names, times, numbers and field tags.
+ENTRY_OVERHEAD_BYTES = 128
 
 Part = Literal["int", "id"]
 Shape = tuple[Part, ...]
@@ -149,12 +166,85 @@ class Page(Generic[T]):
     next_page_token: str
 
 
+def text_bytes(text: str) -> int:
+    """The UTF-8 size of `text`; ASCII (the common case) without encoding it."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def item_bytes(item: ItemRecord) -> int:
+    """About what `item` adds to a reply: its JSON and, for a message, its text again."""
+    return (
+        ENTRY_OVERHEAD_BYTES
+        + text_bytes(item.item_json)
+        + text_bytes(item.text)
+        + len(item.type)
+        + len(item.role)
+        + len(item.run_id)
+    )
+
+
+def session_bytes(session: SessionRecord) -> int:
+    labels = sum(text_bytes(k) + text_bytes(v) + 4 for k, v in session.labels.items())
+    return 2 * ENTRY_OVERHEAD_BYTES + text_bytes(session.display_name) + labels
+
+
+def agent_bytes(agent: AgentRecord) -> int:
+    texts = (agent.display_name, agent.description, agent.instructions, agent.model)
+    names = (*agent.tools, *agent.handoffs)
+    return (
+        2 * ENTRY_OVERHEAD_BYTES
+        + sum(map(text_bytes, texts))
+        + sum(text_bytes(n) + ENTRY_OVERHEAD_BYTES // 2 for n in names)
+    )
+
+
+def run_bytes(run: RunRecord) -> int:
+    error = 0 if run.error is None else text_bytes(run.error.message) + len(run.error.reason)
+    return 2 * ENTRY_OVERHEAD_BYTES + error
+
+
+def read_page(
+    rows: Iterable[T], limit: int, max_bytes: int | None, size_of: Callable[[T], int]
+) -> list[T]:
+    """What a store reads for a page: rows from `rows` (an iterator over a cursor, read
+    lazily) until `limit` of them (negative: no count bound), or until the first row that
+    does not fit in `max_bytes` beside the rows before it (by `size_of`; None: no byte
+    bound). That row is kept but reading stops there: like the extra row of `limit + 1`,
+    it only says that another page exists."""
+    taken: list[T] = []
+    total = 0
+    for row in rows:
+        taken.append(row)
+        if len(taken) == limit:
+            break
+        if max_bytes is not None:
+            total += size_of(row)
+            if total > max_bytes and len(taken) > 1:
+                break
+    return taken
+
+
 def page_of(
-    rows: list[T], limit: int, params: dict[str, Any], cursor_of: Callable[[T], list[Any]]
+    rows: list[T],
+    limit: int,
+    params: dict[str, Any],
+    cursor_of: Callable[[T], list[Any]],
+    *,
+    size_of: Callable[[T], int] | None = None,
+    max_bytes: int = PAGE_BYTES,
 ) -> Page[T]:
-    """The page from `rows` read with `limit + 1`: the extra row only says another page
-    exists (no COUNT), and the token resumes after the page's last row."""
-    if len(rows) <= limit:
-        return Page(rows, "")
-    rows = rows[:limit]
-    return Page(rows, encode_token(params, cursor_of(rows[-1])))
+    """The page from `rows` read with `limit + 1` (and `read_page`'s byte rule): the rows
+    past the page only say another page exists (no COUNT), and the token resumes after
+    the page's last row. A page ends at `limit` rows or before the row that would take
+    it past `max_bytes` (by `size_of`); its first row is always in it."""
+    page = rows[:limit]
+    if size_of is not None:
+        total = 0
+        for n, row in enumerate(page):
+            total += size_of(row)
+            if total > max_bytes and n > 0:
+                page = page[:n]  # the next page starts with the row that did not fit
+                break
+    if len(page) == len(rows):
+        return Page(page, "")
+    return Page(page, encode_token(params, cursor_of(page[-1])))

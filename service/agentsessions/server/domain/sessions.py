@@ -2,26 +2,51 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection
 from dataclasses import replace
 
-from ..store.base import SessionCursor, SessionQuery, Store
+from ..store.base import ItemsRequest, SessionCursor, SessionFilter, SessionQuery, Store
 from . import names
 from .agents import check_etag, new_etag
 from .errors import InvalidArgument, NotFound
 from .filters import parse_filter, parse_order_by
-from .models import ItemRecord, RunRecord, SessionKey, SessionRecord, now_us
-from .paging import Page, decode_token, page_of, page_size
+from .models import ItemRecord, NewItem, RunRecord, SessionKey, SessionRecord, now_us
+from .paging import (
+    PAGE_BYTES,
+    SCAN_ROWS,
+    Page,
+    decode_token,
+    encode_token,
+    item_bytes,
+    page_of,
+    page_size,
+    run_bytes,
+    session_bytes,
+)
 from .validation import Violations, check_display_name, check_labels, parse_items, update_paths
 
 UPDATABLE_FIELDS = frozenset({"display_name", "state", "labels", "expire_time"})
 DEFAULT_ITEM_PAGE_SIZE = 100
 BATCH_DELETE_MAX = 1000
+# How long an AddItems request_id is remembered: far longer than any retry waits.
+ADD_REQUEST_RETENTION_US = 24 * 3600 * 1_000_000
+
+
+def items_hash(items: list[NewItem]) -> str:
+    """What a retry of AddItems with the same request_id must repeat: its items, in order."""
+    canonical = json.dumps([item.item_json for item in items], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def session_not_found(key: SessionKey) -> NotFound:
     name = names.session_name(key)
     return NotFound(f"{name} does not exist", reason="SESSION_NOT_FOUND", metadata={"name": name})
+
+
+def session_metadata(key: SessionKey) -> dict[str, str]:
+    return {"agent_id": key.agent_id, "session_id": key.session_id}
 
 
 def run_not_found(key: SessionKey, run_id: str) -> NotFound:
@@ -34,10 +59,6 @@ def _check_session(session: SessionRecord) -> None:
     check_display_name(session.display_name, "session.display_name", found)
     check_labels(session.labels, "session.labels", found)
     found.raise_if_any()
-
-def session_metadata(key: SessionKey) -> dict[str, str]:
-    return {"agent_id": key.agent_id, "session_id": key.session_id}
-
 
 
 class Sessions:
@@ -88,9 +109,24 @@ class Sessions:
         cursor = decode_token(token, params)
         if cursor is not None:
             query = replace(query, after=SessionCursor(value=int(cursor[0]), row=int(cursor[1])))
-        rows = await self._store.list_sessions(replace(query, limit=limit + 1))
-        page = page_of(rows, limit, params, lambda row: [row.cursor.value, row.cursor.row])
-        return Page([row.session for row in page.entries], page.next_page_token)
+        query = replace(query, limit=limit + 1, max_bytes=PAGE_BYTES)
+        # A filter may match few of the rows it walks: the call examines at most SCAN_ROWS
+        # of them and, short of a full page, resumes after the last one on its next page.
+        until = None
+        if query.filter != SessionFilter():
+            until = await self._store.session_scan_end(query, SCAN_ROWS)
+        rows = await self._store.list_sessions(replace(query, until=until))
+        page = page_of(
+            rows,
+            limit,
+            params,
+            lambda row: [row.cursor.value, row.cursor.row],
+            size_of=lambda row: session_bytes(row.session),
+        )
+        token = page.next_page_token
+        if not token and until is not None:
+            token = encode_token(params, [until.value, until.row])
+        return Page([row.session for row in page.entries], token)
 
     async def update(
         self, changes: SessionRecord, mask: Collection[str], etag: str
@@ -186,12 +222,37 @@ class Sessions:
             after_sequence=int(cursor[0]) if cursor is not None else after_sequence,
             newest_count=newest_count if cursor is None else 0,
             limit=limit + 1,
+            max_bytes=PAGE_BYTES,
         )
-        return page_of(items, limit, params, lambda item: [item.sequence])
+        return page_of(items, limit, params, lambda item: [item.sequence], size_of=item_bytes)
 
-    async def add_items(self, key: SessionKey, item_jsons: list[str]) -> list[ItemRecord]:
+    async def add_items(
+        self, key: SessionKey, item_jsons: list[str], request_id: str = ""
+    ) -> list[ItemRecord]:
+        """Appends the items; returns them stored, without item_json and text.
+
+        The reply names the items (sequence, type, role, create time) but does not repeat
+        their bodies: the caller has them, and a reply that echoed them could outgrow the
+        message limit after the items were stored. With a `request_id` (AIP-155) a retry
+        returns the first call's result and stores nothing; the same id with other items
+        is InvalidArgument (REQUEST_ID_REUSED).
+        """
+        checked_id = names.check_request_id(request_id)
         items = parse_items(item_jsons, "items")
-        return await self._store.add_items(key, items)
+        if checked_id is None:
+            stored = await self._store.add_items(key, items)
+        else:
+            digest = items_hash(items)
+            request = ItemsRequest(checked_id, digest, now_us() - ADD_REQUEST_RETENTION_US)
+            added = await self._store.add_items_once(key, items, request)
+            if added.replayed and added.request_hash != digest:
+                raise InvalidArgument.field(
+                    "request_id",
+                    "was used for another AddItems with different items",
+                    reason="REQUEST_ID_REUSED",
+                )
+            stored = added.items
+        return [replace(item, item_json="", text="") for item in stored]
 
     async def pop_item(self, key: SessionKey) -> ItemRecord | None:
         return await self._store.pop_item(key)
@@ -210,7 +271,11 @@ class Sessions:
         params = {"session": names.session_name(key)}
         cursor = decode_token(token, params)
         after = (int(cursor[0]), str(cursor[1])) if cursor is not None else None
-        runs = await self._store.list_runs(key, after=after, limit=limit + 1)
+        runs = await self._store.list_runs(
+            key, after=after, limit=limit + 1, max_bytes=PAGE_BYTES
+        )
         if not runs and after is None:
             await self.get(key)  # an empty first page of a missing session is NOT_FOUND
-        return page_of(runs, limit, params, lambda run: [run.start_time_us, run.run_id])
+        return page_of(
+            runs, limit, params, lambda run: [run.start_time_us, run.run_id], size_of=run_bytes
+        )

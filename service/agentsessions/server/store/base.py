@@ -70,12 +70,32 @@ class SessionQuery:
     order: SessionOrder = field(default_factory=SessionOrder)
     after: SessionCursor | None = None
     limit: int = 50
+    # The last position to look at (inclusive): where a scan budget ends (session_scan_end).
+    until: SessionCursor | None = None
+    # Fewer rows once their sizes pass this (domain.paging.read_page); None: no byte bound.
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SessionPageEntry:
     session: SessionRecord
     cursor: SessionCursor
+
+
+@dataclass(frozen=True, slots=True)
+class ItemsRequest:
+    """An AddItems call with a request_id (AIP-155): a retry with it stores nothing again."""
+
+    request_id: str
+    request_hash: str  # what a retry with the same request_id must repeat
+    forget_before_us: int  # the session's requests stored before this are forgotten
+
+
+@dataclass(frozen=True, slots=True)
+class AddedItems:
+    items: list[ItemRecord]
+    request_hash: str  # of the call that first used the request_id
+    replayed: bool  # the request_id was used before: this call stored nothing
 
 
 class Store(Protocol):
@@ -99,9 +119,15 @@ class Store(Protocol):
         """The agents among `agent_ids` that exist, in no particular order."""
 
     async def list_agents(
-        self, tenant: str, *, after: tuple[int, str] | None, limit: int
+        self,
+        tenant: str,
+        *,
+        after: tuple[int, str] | None,
+        limit: int,
+        max_bytes: int | None = None,
     ) -> list[AgentRecord]:
-        """Agents oldest first; `after` is (create_time_us, agent_id) of the last one seen."""
+        """Agents oldest first; `after` is (create_time_us, agent_id) of the last one seen.
+        Fewer than `limit` once their sizes pass `max_bytes` (domain.paging.read_page)."""
 
     async def update_agent(
         self, tenant: str, agent_id: str, change: Callable[[AgentRecord], AgentRecord]
@@ -123,7 +149,13 @@ class Store(Protocol):
 
     async def get_session(self, key: SessionKey) -> SessionRecord | None: ...
 
-    async def list_sessions(self, query: SessionQuery) -> list[SessionPageEntry]: ...
+    async def list_sessions(self, query: SessionQuery) -> list[SessionPageEntry]:
+        """The sessions of `query` in its order, after `after` and up to `until`."""
+
+    async def session_scan_end(self, query: SessionQuery, rows: int) -> SessionCursor | None:
+        """Where a walk of `rows` sessions in `query`'s order from its `after` ends, its
+        filter ignored; None when fewer remain. A list that examines at most `rows` rows
+        lists up to there (`until`) and goes on from there on its next page."""
 
     async def update_session(
         self, key: SessionKey, change: Callable[[SessionRecord], SessionRecord]
@@ -152,6 +184,15 @@ class Store(Protocol):
         updates the session's stats and last activity. Raises NotFound; with a
         `fence`, Aborted (LEASE_LOST) unless that lease still holds the session."""
 
+    async def add_items_once(
+        self, key: SessionKey, items: Sequence[NewItem], request: ItemsRequest
+    ) -> AddedItems:
+        """`add_items` under a request_id, in one transaction: when the session has a request
+        with `request.request_id`, stores nothing and returns that request's hash and items
+        (sequence, type, role, create time; no item_json or text); otherwise stores the
+        items and the request, and forgets the session's requests stored before
+        `request.forget_before_us`. Raises NotFound."""
+
     async def list_items(
         self,
         key: SessionKey,
@@ -159,9 +200,11 @@ class Store(Protocol):
         after_sequence: int = 0,
         newest_count: int = 0,
         limit: int | None = None,
+        max_bytes: int | None = None,
     ) -> list[ItemRecord]:
         """Items in chronological order with a sequence above `after_sequence`,
-        only the newest `newest_count` when it is not 0, at most `limit`.
+        only the newest `newest_count` when it is not 0, at most `limit`, fewer once
+        their sizes pass `max_bytes` (domain.paging.read_page).
         Raises NotFound when the session is missing."""
 
     async def pop_item(self, key: SessionKey) -> ItemRecord | None:
@@ -216,9 +259,15 @@ class Store(Protocol):
     async def get_run(self, key: SessionKey, run_id: str) -> RunRecord | None: ...
 
     async def list_runs(
-        self, key: SessionKey, *, after: tuple[int, str] | None, limit: int
+        self,
+        key: SessionKey,
+        *,
+        after: tuple[int, str] | None,
+        limit: int,
+        max_bytes: int | None = None,
     ) -> list[RunRecord]:
-        """Runs newest first; `after` is (start_time_us, run_id) of the previous page's last."""
+        """Runs newest first; `after` is (start_time_us, run_id) of the previous page's last.
+        Fewer than `limit` once their sizes pass `max_bytes` (domain.paging.read_page)."""
 
     async def request_cancel(
         self, key: SessionKey, run_id: str, mode: CancelMode, reason: str
@@ -268,6 +317,8 @@ class Store(Protocol):
 
 
 __all__ = [
+    "AddedItems",
+    "ItemsRequest",
     "SessionCursor",
     "SessionFilter",
     "SessionOrder",

@@ -12,6 +12,7 @@ thread and back, and those hand-offs cost more CPU than the statements.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -34,8 +35,16 @@ from ..domain.models import (
     SessionRecord,
     Usage,
 )
+from ..domain.paging import agent_bytes, item_bytes, read_page, run_bytes, session_bytes
 from . import sqlite_compaction, sqlite_events, sqlite_history, sqlite_resources, sqlite_runs
-from .base import SessionCursor, SessionPageEntry, SessionQuery, TerminalEncoder
+from .base import (
+    AddedItems,
+    ItemsRequest,
+    SessionCursor,
+    SessionPageEntry,
+    SessionQuery,
+    TerminalEncoder,
+)
 from .sqlite_queries import (
     SESSION_KEY_SQL,
     key_params,
@@ -43,6 +52,7 @@ from .sqlite_queries import (
     list_items_sql,
     list_runs_sql,
     list_sessions_sql,
+    session_scan_end_sql,
 )
 from .sqlite_readers import Readers
 from .sqlite_rows import (
@@ -84,6 +94,28 @@ def _all(
 
     def read(conn: sqlite3.Connection) -> list[T]:
         return [convert(row) for row in fetch_all(conn, sql, params)]
+
+    return read
+
+
+def _page(
+    sql: str,
+    params: Params,
+    convert: Callable[[sqlite3.Row], T],
+    *,
+    limit: int,
+    max_bytes: int | None,
+    size_of: Callable[[T], int],
+) -> Callable[[sqlite3.Connection], list[T]]:
+    """A read of a page of rows (domain.paging.read_page): the cursor is read row by row
+    and dropped once the page is full, so a byte budget stops the fetching too."""
+
+    def read(conn: sqlite3.Connection) -> list[T]:
+        cursor = conn.execute(sql, params)
+        try:
+            return read_page(map(convert, cursor), limit, max_bytes, size_of)
+        finally:
+            cursor.close()
 
     return read
 
@@ -154,6 +186,12 @@ class SQLiteStore:
             raise _closed()
         return await self._readers.run(fn)
 
+    async def _scan(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A list scan, on threads of its own (see sqlite_readers)."""
+        if self._readers is None:
+            raise _closed()
+        return await self._readers.run_scan(fn)
+
     async def _read_point(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """A read of one row by its key (see sqlite_readers.Readers.run_point)."""
         if self._readers is None:
@@ -198,9 +236,22 @@ class SQLiteStore:
         )
 
     async def list_agents(
-        self, tenant: str, *, after: tuple[int, str] | None, limit: int
+        self,
+        tenant: str,
+        *,
+        after: tuple[int, str] | None,
+        limit: int,
+        max_bytes: int | None = None,
     ) -> list[AgentRecord]:
-        return await self._read(_all(*list_agents_sql(tenant, after, limit), agent_from_row))
+        return await self._read(
+            _page(
+                *list_agents_sql(tenant, after, limit),
+                agent_from_row,
+                limit=limit,
+                max_bytes=max_bytes,
+                size_of=agent_bytes,
+            )
+        )
 
     async def update_agent(
         self, tenant: str, agent_id: str, change: Callable[[AgentRecord], AgentRecord]
@@ -240,7 +291,23 @@ class SQLiteStore:
                 session_from_row(row), SessionCursor(value=row[column], row=row["pk"])
             )
 
-        return await self._read(_all(*list_sessions_sql(query), entry))
+        return await self._scan(
+            _page(
+                *list_sessions_sql(query),
+                entry,
+                limit=query.limit,
+                max_bytes=query.max_bytes,
+                size_of=lambda e: session_bytes(e.session),
+            )
+        )
+
+    async def session_scan_end(self, query: SessionQuery, rows: int) -> SessionCursor | None:
+        return await self._scan(
+            _one(
+                *session_scan_end_sql(query, rows),
+                lambda row: SessionCursor(value=row["value"], row=row["row"]),
+            )
+        )
 
     async def update_session(
         self, key: SessionKey, change: Callable[[SessionRecord], SessionRecord]
@@ -273,6 +340,14 @@ class SQLiteStore:
             lambda conn: sqlite_history.add_items(conn, key, batch, run_id, fence)
         )
 
+    async def add_items_once(
+        self, key: SessionKey, items: Sequence[NewItem], request: ItemsRequest
+    ) -> AddedItems:
+        batch = list(items)
+        return await self._write().submit(
+            lambda conn: sqlite_history.add_items_once(conn, key, batch, request)
+        )
+
     async def list_items(
         self,
         key: SessionKey,
@@ -280,17 +355,25 @@ class SQLiteStore:
         after_sequence: int = 0,
         newest_count: int = 0,
         limit: int | None = None,
+        max_bytes: int | None = None,
     ) -> list[ItemRecord]:
         sql, params = list_items_sql(key, after_sequence, newest_count, limit)
 
         def read(conn: sqlite3.Connection) -> list[ItemRecord]:
-            rows = fetch_all(conn, sql, params)
-            if not rows:
-                raise session_not_found(key)
-            return [item_from_row(row) for row in rows if row["sequence"] is not None]
+            cursor = conn.execute(sql, params)
+            try:
+                first = cursor.fetchone()
+                if first is None:
+                    raise session_not_found(key)
+                if first["sequence"] is None or (limit is not None and limit <= 0):
+                    return []  # the session exists (no item in range, or none asked for)
+                rows = itertools.chain([first], cursor)
+                count = -1 if limit is None else max(limit, 0)
+                return read_page(map(item_from_row, rows), count, max_bytes, item_bytes)
+            finally:
+                cursor.close()
 
-        items = await self._read(read)
-        return items if limit is None else items[: max(limit, 0)]
+        return await self._read(read)
 
     async def pop_item(self, key: SessionKey) -> ItemRecord | None:
         return await self._write().submit(lambda conn: sqlite_history.pop_item(conn, key))
@@ -350,10 +433,21 @@ class SQLiteStore:
         )
 
     async def list_runs(
-        self, key: SessionKey, *, after: tuple[int, str] | None, limit: int
+        self,
+        key: SessionKey,
+        *,
+        after: tuple[int, str] | None,
+        limit: int,
+        max_bytes: int | None = None,
     ) -> list[RunRecord]:
         return await self._read(
-            _all(*list_runs_sql(key, after, limit), lambda row: run_from_row(key, row))
+            _page(
+                *list_runs_sql(key, after, limit),
+                lambda row: run_from_row(key, row),
+                limit=limit,
+                max_bytes=max_bytes,
+                size_of=run_bytes,
+            )
         )
 
     async def request_cancel(

@@ -22,25 +22,15 @@ def session_index(order_column: str, *, by_agent: bool) -> str:
     return f"sessions_by_agent_{order_column}" if by_agent else f"sessions_by_{order_column}"
 
 
-def list_sessions_sql(query: SessionQuery) -> Query:
-    """One query, walking an index in the asked order from just after the cursor.
-
-    Rows are ordered by (order column, pk) in one direction; pk is the rowid
-    and so the implicit last column of the index, which is why the index
-    alone delivers the order (no temporary B-tree) and the cursor comparison
-    is a range on it.
-    """
+def _session_range(query: SessionQuery) -> tuple[list[str], dict[str, Any]]:
+    """The conditions of the index range a session list walks: tenant, agent, cursor."""
     column = query.order.field
     if column not in ORDER_COLUMNS:
         raise ValueError(f"cannot order sessions by {column!r}")
-    descending = query.order.descending
-    beyond = "<" if descending else ">"
-    direction = "DESC" if descending else "ASC"
-    by_agent = query.agent_id is not None
-
+    beyond = "<" if query.order.descending else ">"
     where = ["tenant = :tenant"]
-    params: dict[str, Any] = {"tenant": query.tenant, "limit": max(query.limit, 0)}
-    if by_agent:
+    params: dict[str, Any] = {"tenant": query.tenant}
+    if query.agent_id is not None:
         where.append("agent_id = :agent_id")
         params["agent_id"] = query.agent_id
     if query.after is not None:
@@ -50,6 +40,36 @@ def list_sessions_sql(query: SessionQuery) -> Query:
         where.append(f"({column} {beyond} :after_value OR pk {beyond} :after_row)")
         params["after_value"] = query.after.value
         params["after_row"] = query.after.row
+    return where, params
+
+
+def _session_order(query: SessionQuery) -> str:
+    direction = "DESC" if query.order.descending else "ASC"
+    return f"{query.order.field} {direction}, pk {direction}"
+
+
+def _session_index(query: SessionQuery) -> str:
+    return session_index(query.order.field, by_agent=query.agent_id is not None)
+
+
+def list_sessions_sql(query: SessionQuery) -> Query:
+    """One query, walking an index in the asked order from just after the cursor.
+
+    Rows are ordered by (order column, pk) in one direction; pk is the rowid
+    and so the implicit last column of the index, which is why the index
+    alone delivers the order (no temporary B-tree) and the cursor comparison
+    is a range on it.
+    """
+    column = query.order.field
+    where, params = _session_range(query)
+    params["limit"] = max(query.limit, 0)
+    if query.until is not None:
+        # The end of the scan budget, inclusive: the other end of the same range.
+        within = ">" if query.order.descending else "<"
+        where.append(f"{column} {within}= :until_value")
+        where.append(f"({column} {within} :until_value OR pk {within}= :until_row)")
+        params["until_value"] = query.until.value
+        params["until_row"] = query.until.row
 
     conditions = query.filter
     if conditions.state is not None:
@@ -72,10 +92,28 @@ def list_sessions_sql(query: SessionQuery) -> Query:
     # selective filter look cheaper through another index plus a sort.
     sql = f"""
         SELECT {SESSION_COLUMNS}
-          FROM sessions INDEXED BY {session_index(column, by_agent=by_agent)}
+          FROM sessions INDEXED BY {_session_index(query)}
          WHERE {" AND ".join(where)}
-         ORDER BY {column} {direction}, pk {direction}
+         ORDER BY {_session_order(query)}
          LIMIT :limit
+    """
+    return sql, params
+
+
+def session_scan_end_sql(query: SessionQuery, rows: int) -> Query:
+    """The position of the `rows`-th session after the cursor, the filter ignored.
+
+    It reads the index alone (tenant, agent, the order column and pk are all in it),
+    so it costs a fraction of the filtered walk it bounds.
+    """
+    where, params = _session_range(query)
+    params["offset"] = max(rows - 1, 0)
+    sql = f"""
+        SELECT {query.order.field} AS value, pk AS row
+          FROM sessions INDEXED BY {_session_index(query)}
+         WHERE {" AND ".join(where)}
+         ORDER BY {_session_order(query)}
+         LIMIT 1 OFFSET :offset
     """
     return sql, params
 

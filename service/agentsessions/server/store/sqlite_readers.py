@@ -1,9 +1,14 @@
-"""Reader connections: plain `sqlite3` connections, on a small thread pool and on the loop.
+"""Reader connections: plain `sqlite3` connections, on two small thread pools and on the loop.
 
 A read is one synchronous function (the query and the conversion of its rows
 to records). Most run on a reader thread: one hand-off to that thread and
 back per read, where an async driver pays one per statement step (execute,
-fetch, close). A point read (one row by its key, a few pages) costs less than
+fetch, close). List scans (a filtered ListSessions walks up to its scan
+budget of rows) run on threads of their own (`run_scan`), so however many
+callers scan at once, they queue behind each other and never take the
+threads that serve histories, which every agent turn reads.
+
+A point read (one row by its key, a few pages) costs less than
 that hand-off, so `run_point` runs it on the event loop's own connection,
 which never waits for a lock: if SQLite reports one busy (WAL recovery, a
 checkpoint restarting the log), the read goes to a reader thread instead,
@@ -28,14 +33,16 @@ T = TypeVar("T")
 class Readers:
     """`count` reader threads over the database at `path`, each with its own connection."""
 
-    def __init__(self, path: str, *, count: int, cache_kib: int) -> None:
+    def __init__(self, path: str, *, count: int, cache_kib: int, scan_count: int = 1) -> None:
         self._path = path
         self._cache_kib = cache_kib
         self._count = max(count, 1)
+        self._scan_count = max(scan_count, 1)
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._scan_pool: ThreadPoolExecutor | None = None
         self._inline: sqlite3.Connection | None = None
 
     def open(self) -> None:
@@ -46,6 +53,11 @@ class Readers:
         self._pool = ThreadPoolExecutor(
             max_workers=self._count,
             thread_name_prefix="sqlite-reader",
+            initializer=self._connect,
+        )
+        self._scan_pool = ThreadPoolExecutor(
+            max_workers=self._scan_count,
+            thread_name_prefix="sqlite-scan",
             initializer=self._connect,
         )
 
@@ -71,6 +83,12 @@ class Readers:
             raise Unavailable("the store is not open", reason="STORE_CLOSED")
         return await asyncio.get_running_loop().run_in_executor(self._pool, self._call, fn)
 
+    async def run_scan(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Runs `fn`, a list scan, on a scan thread (see the module docstring)."""
+        if self._scan_pool is None:
+            raise Unavailable("the store is not open", reason="STORE_CLOSED")
+        return await asyncio.get_running_loop().run_in_executor(self._scan_pool, self._call, fn)
+
     async def run_point(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Runs `fn`, a read of a few pages, on the event loop's connection when it can."""
         if self._inline is None:
@@ -92,10 +110,12 @@ class Readers:
 
     def close(self) -> None:
         """Waits for reads in flight, then closes every connection (blocking; call in a thread)."""
-        pool, self._pool = self._pool, None
+        pools = [self._pool, self._scan_pool]
+        self._pool = self._scan_pool = None
         self._inline = None
-        if pool is not None:
-            pool.shutdown(wait=True)
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=True)
         with self._lock:
             opened, self._opened = self._opened, []
         for conn in opened:
