@@ -102,6 +102,25 @@ class Internal(DomainError):
     reason = "INTERNAL"
 
 
+def storage_full() -> ResourceExhausted:
+    """The database's disk (or its size limit) is full: writes fail, reads still work."""
+    return ResourceExhausted(
+        "the storage is full: writes fail until space is freed; reads still work",
+        reason="STORAGE_FULL",
+    )
+
+
+def storage_failed() -> Unavailable:
+    """The database could not be read or written (an I/O error, a read-only or damaged
+    file); a retry may succeed once the operator has fixed the storage."""
+    return Unavailable("the storage failed to read or write; retry later", reason="STORAGE_ERROR")
+
+
+def store_busy() -> Unavailable:
+    """Another process held the database's write lock for too long: worth a retry."""
+    return Unavailable("the database is busy; retry", reason="STORE_BUSY")
+
+
 QUOTE_MAX = 64
 ELLIPSIS = "…"
 

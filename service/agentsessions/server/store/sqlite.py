@@ -15,7 +15,7 @@ import asyncio
 import itertools
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from ..domain.errors import Unavailable
@@ -45,6 +45,7 @@ from .base import (
     SessionQuery,
     TerminalEncoder,
 )
+from .sqlite_errors import StorageLog, storage_error
 from .sqlite_queries import (
     SESSION_KEY_SQL,
     key_params,
@@ -139,6 +140,7 @@ class SQLiteStore:
         self._writer_conn: sqlite3.Connection | None = None
         self._writer: Writer | None = None
         self._readers: Readers | None = None
+        self._read_log = StorageLog("reads")
 
     async def open(self) -> None:
         """Connects and migrates the schema to the current version."""
@@ -184,19 +186,32 @@ class SQLiteStore:
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._readers is None:
             raise _closed()
-        return await self._readers.run(fn)
+        return await self._storage_errors(self._readers.run(fn))
 
     async def _scan(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """A list scan, on threads of its own (see sqlite_readers)."""
         if self._readers is None:
             raise _closed()
-        return await self._readers.run_scan(fn)
+        return await self._storage_errors(self._readers.run_scan(fn))
 
     async def _read_point(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """A read of one row by its key (see sqlite_readers.Readers.run_point)."""
         if self._readers is None:
             raise _closed()
-        return await self._readers.run_point(fn)
+        return await self._storage_errors(self._readers.run_point(fn))
+
+    async def _storage_errors(self, read: Awaitable[T]) -> T:
+        """`read`'s result; an I/O error or a damaged file is STORAGE_ERROR, not INTERNAL."""
+        try:
+            result = await read
+        except sqlite3.Error as exc:
+            error = storage_error(exc)
+            if error is None:
+                raise
+            self._read_log.failed(exc, error)
+            raise error from exc
+        self._read_log.succeeded()
+        return result
 
     def _write(self) -> Writer:
         if self._writer is None:

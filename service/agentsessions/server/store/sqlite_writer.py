@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ..domain.errors import Unavailable
+from .sqlite_errors import StorageLog, storage_error
 
 T = TypeVar("T")
 WriteOp = Callable[[sqlite3.Connection], T]
@@ -59,6 +60,7 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.commits = 0  # transactions committed, for tests and metrics
+        self._storage_log = StorageLog("writes")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="sqlite-writer")
@@ -114,11 +116,18 @@ class Writer:
                         self._thread, _commit, self._conn, ops, relaxed
                     )
                 except Exception as exc:
-                    _log.exception("sqlite write batch failed")
+                    # A full disk or an I/O error fails every write of the batch with a
+                    # domain error; the store keeps serving, and reads are unaffected.
+                    error = storage_error(exc)
+                    if error is None:
+                        _log.exception("sqlite write batch failed")
+                    else:
+                        self._storage_log.failed(exc, error)
                     for pending in batch:
-                        _fail(pending.future, exc)
+                        _fail(pending.future, error or exc)
                     continue
                 self.commits += 1
+                self._storage_log.succeeded()
                 for pending, (ok, value) in zip(batch, outcomes, strict=True):
                     if not ok:
                         _fail(pending.future, value)
@@ -151,11 +160,9 @@ def _commit(
 
 
 def _transaction(conn: sqlite3.Connection, ops: list[WriteOp[Any]]) -> list[Outcome]:
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        # Another process held the write lock beyond busy_timeout: worth a retry.
-        raise Unavailable("the database is busy; retry", reason="STORE_BUSY") from exc
+    # Fails when another process held the write lock beyond busy_timeout (STORE_BUSY, worth
+    # a retry) or the file cannot be written: _run turns either into its domain error.
+    conn.execute("BEGIN IMMEDIATE")
     try:
         outcomes: list[Outcome] = []
         for op in ops:
@@ -169,7 +176,7 @@ def _transaction(conn: sqlite3.Connection, ops: list[WriteOp[Any]]) -> list[Outc
                     raise
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
-                outcomes.append((False, exc))
+                outcomes.append((False, storage_error(exc) or exc))
             else:
                 conn.execute("RELEASE op")
                 outcomes.append((True, result))
