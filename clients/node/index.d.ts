@@ -297,8 +297,15 @@ export interface ListItemsResponse {
 export interface AddItemsRequest {
   parent: string;
   items: Item[];
+  /**
+   * A UUID (e.g. crypto.randomUUID()) that makes a retry safe: the same id and items again
+   * store nothing and return the first reply; the same id with other items is
+   * INVALID_ARGUMENT (REQUEST_ID_REUSED). Pass the same id when you retry.
+   */
+  requestId: string;
 }
 export interface AddItemsResponse {
+  /** The stored items' name, sequence, type, role and createTime; itemJson and text are "". */
   items: Item[];
 }
 export interface PopItemRequest {

@@ -73,7 +73,8 @@ def test_renderer_puts_tool_calls_on_their_own_lines() -> None:
 
 def test_the_command_line_retries_only_calls_safe_to_repeat() -> None:
     context = Context(build_parser().parse_args(["agents", "list", "--timeout", "5"]))
-    for rpc in ("AddItems", "PopItem", "DeleteSession", "DeleteAgent", "CompactSession"):
+    for rpc in ("PopItem", "DeleteSession", "DeleteAgent", "CompactSession"):
         assert context.options(rpc) == {"timeout": 5.0, "retry": None}
-    for rpc in ("GetAgent", "ListItems", "CreateSession", "ClearSession"):
+    # AddItems carries a request_id the client fills in, so a retry stores nothing twice.
+    for rpc in ("GetAgent", "ListItems", "CreateSession", "ClearSession", "AddItems"):
         assert context.options(rpc)["retry"] is not None

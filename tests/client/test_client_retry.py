@@ -40,7 +40,7 @@ async def test_calls_that_must_not_repeat_fail_at_once(server_factory) -> None:
         session = await client.create_session("agents/default", {"display_name": "s"})
         await server.stop(0)
         with pytest.raises(Unavailable):
-            await client.add_items(session.name, [{"role": "user", "content": "hi"}], timeout=30)
+            await client.pop_item(session.name, timeout=30)
 
 
 def test_backoff_grows_to_its_maximum() -> None:

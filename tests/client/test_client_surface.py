@@ -55,7 +55,7 @@ def test_every_rpc_has_a_default_deadline(rpc: str) -> None:
 
 
 def test_only_calls_safe_to_repeat_are_retried() -> None:
-    never = {"DeleteAgent", "DeleteSession", "AddItems", "PopItem"}
+    never = {"DeleteAgent", "DeleteSession", "PopItem"}
     never |= {"CompactSession", "BatchDeleteSessions"}
     # Streams are not repeated as a whole: they are resumed after the last event received.
     never |= STREAMING

@@ -357,8 +357,8 @@ async def test_valid_item_json_at_the_limits_is_stored(sessions) -> None:
     ]
     added = await sessions.AddItems(ss.AddItemsRequest(parent=parent, items=batch))
     assert [i.sequence for i in added.items] == [1, 2, 3]
-    assert added.items[1].text == "😀 \\ud800"
     listed = await sessions.ListItems(ss.ListItemsRequest(parent=parent))
+    assert listed.items[1].text == "😀 \\ud800"
     assert json.loads(listed.items[2].item_json)["value"] == deep
 
 

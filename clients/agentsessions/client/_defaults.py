@@ -73,11 +73,11 @@ class MethodDefaults:
 
 
 _READ = MethodDefaults(timeout=30.0, retry=DEFAULT_RETRY)
-# Creates carry a request_id the client fills in once per call, so a retry cannot
-# create twice; updates and clears set the same state again when repeated.
+# Creates and appends carry a request_id the client fills in once per call, so a retry
+# cannot store twice; updates and clears set the same state again when repeated.
 _IDEMPOTENT_WRITE = MethodDefaults(timeout=30.0, retry=DEFAULT_RETRY)
-# A repeated delete would report NOT_FOUND, and a repeated append or pop would
-# change the history twice: these are never retried behind the caller's back.
+# A repeated delete would report NOT_FOUND, and a repeated pop would change the
+# history twice: these are never retried behind the caller's back.
 _ONCE = MethodDefaults(timeout=30.0, retry=NO_RETRY)
 
 METHOD_DEFAULTS: dict[str, MethodDefaults] = {
@@ -104,7 +104,7 @@ METHOD_DEFAULTS: dict[str, MethodDefaults] = {
     # run to end, an AFTER_TURN cancel for the current model turn.
     "CancelRun": MethodDefaults(timeout=120.0, retry=DEFAULT_RETRY),
     "ListItems": _READ,
-    "AddItems": _ONCE,
+    "AddItems": _IDEMPOTENT_WRITE,
     "PopItem": _ONCE,
     "ClearSession": _IDEMPOTENT_WRITE,
     # The model may take a while to write a summary; a repeat would compact again.

@@ -82,9 +82,11 @@ def update_session(session: SessionLike, update_mask: MaskLike) -> ss.UpdateSess
     )
 
 
-def add_items(parent: str, items: Sequence[ItemLike]) -> ss.AddItemsRequest:
+def add_items(parent: str, items: Sequence[ItemLike], request_id: str | None) -> ss.AddItemsRequest:
     return ss.AddItemsRequest(
-        parent=parent, items=[session_pb2.Item(item_json=item_json(item)) for item in items]
+        parent=parent,
+        items=[session_pb2.Item(item_json=item_json(item)) for item in items],
+        request_id=request_id or str(uuid.uuid4()),
     )
 
 

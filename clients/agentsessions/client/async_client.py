@@ -330,12 +330,17 @@ class AsyncClient:
         return AsyncPager(await fetch(""), fetch, lambda page: page.items)
 
     async def add_items(
-        self, parent: str, items: Sequence[ItemLike], *, timeout: TimeoutArg = DEFAULT,
-        retry: RetryArg = DEFAULT, metadata: Metadata = (),
+        self, parent: str, items: Sequence[ItemLike], *, request_id: str | None = None,
+        timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT, metadata: Metadata = (),
     ) -> list[session_pb2.Item]:  # fmt: skip
-        """Appends SDK items (dicts, JSON text or Items) in one transaction; returns them stored."""
+        """Appends SDK items (dicts, JSON text or Items) in one transaction.
+
+        Returns the stored items' names, sequences, types and roles, without `item_json`
+        and `text` (read those back with `list_items`). A `request_id` is generated when
+        not given, so a retry after a lost reply stores nothing twice.
+        """
         response = await call_async(
-            "AddItems", self._sessions.AddItems, build.add_items(parent, items),
+            "AddItems", self._sessions.AddItems, build.add_items(parent, items, request_id),
             timeout=timeout, retry=retry, metadata=self._md(metadata),
         )  # fmt: skip
         return list(response.items)

@@ -3,6 +3,7 @@
 "use strict";
 
 const assert = require("node:assert/strict");
+const { randomUUID } = require("node:crypto");
 const { after, before, describe, test } = require("node:test");
 const { AgentSessionsClient, AgentSessionsError, loadContract, status } = require("../index");
 const { startServer } = require("./server");
@@ -97,15 +98,22 @@ describe("agents and sessions", () => {
       itemJson: JSON.stringify({ role: "user", content }),
     }));
 
-    const added = await client.addItems({ parent: session.name, items });
+    const requestId = randomUUID();
+    const added = await client.addItems({ parent: session.name, items, requestId });
     assert.deepEqual(
-      added.items.map((i) => [i.sequence, i.type, i.role, i.text]),
+      added.items.map((i) => [i.sequence, i.type, i.role, i.itemJson, i.text]),
       [
-        ["1", "message", "user", "one"],
-        ["2", "message", "user", "two"],
-        ["3", "message", "user", "three"],
+        ["1", "message", "user", "", ""],
+        ["2", "message", "user", "", ""],
+        ["3", "message", "user", "", ""],
       ],
     );
+    // A retry with the same requestId stores nothing and returns the first reply.
+    assert.deepEqual(await client.addItems({ parent: session.name, items, requestId }), added);
+    const reused = await failure(
+      client.addItems({ parent: session.name, items: items.slice(1), requestId }),
+    );
+    assert.equal(reused.reason, "REQUEST_ID_REUSED");
     const newest = await client.listItems({ parent: session.name, newestCount: 2 });
     assert.deepEqual(
       newest.items.map((i) => JSON.parse(i.itemJson).content),

@@ -291,8 +291,16 @@ class AddItemsRequest(_message.Message):
 
     PARENT_FIELD_NUMBER: _builtins.int
     ITEMS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """The session, `agents/{agent}/sessions/{session}`."""
+    request_id: _builtins.str
+    """A UUID that makes retries safe (AIP-155). A request with the id of an
+    earlier AddItems to this session, and the same items, stores nothing: it
+    returns the first request's reply. The same id with other items fails
+    with INVALID_ARGUMENT (reason REQUEST_ID_REUSED). Ids are remembered for
+    24 hours.
+    """
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[_session_pb2.Item]:
         """The items to append, in order; only `item_json` is read. At most 1000."""
@@ -302,10 +310,11 @@ class AddItemsRequest(_message.Message):
         *,
         parent: _builtins.str = ...,
         items: _abc.Iterable[_session_pb2.Item] | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "parent", b"parent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -320,7 +329,11 @@ class AddItemsResponse(_message.Message):
     ITEMS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[_session_pb2.Item]:
-        """The stored items with their sequences, in order."""
+        """The stored items, in order, with their name, sequence, type, role and
+        create time. `item_json` and `text` are left empty: the request holds
+        them, and echoing them could make the reply larger than the message
+        limit after the items were stored. Read them back with ListItems.
+        """
 
     def __init__(
         self,

@@ -205,7 +205,10 @@ class SessionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddItems(self, request, context):
-        """Appends items to a session's history in one transaction.
+        """Appends items to a session's history in one transaction. The reply names
+        the stored items without repeating their bodies, so it stays small
+        however large the items are: once the items are stored the call does not
+        fail. With a `request_id` a retry stores nothing twice.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -74,7 +74,11 @@ class SessionServiceStub:
     ListItems: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.ListItemsRequest, _session_service_pb2.ListItemsResponse]
     """Lists a session's history in chronological order."""
     AddItems: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.AddItemsRequest, _session_service_pb2.AddItemsResponse]
-    """Appends items to a session's history in one transaction."""
+    """Appends items to a session's history in one transaction. The reply names
+    the stored items without repeating their bodies, so it stays small
+    however large the items are: once the items are stored the call does not
+    fail. With a `request_id` a retry stores nothing twice.
+    """
     PopItem: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.PopItemRequest, _session_service_pb2.PopItemResponse]
     """Removes and returns the newest item; an empty session returns no item."""
     ClearSession: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.ClearSessionRequest, _session_service_pb2.ClearSessionResponse]
@@ -145,7 +149,11 @@ class SessionServiceAsyncStub(SessionServiceStub):
     ListItems: _aio.UnaryUnaryMultiCallable[_session_service_pb2.ListItemsRequest, _session_service_pb2.ListItemsResponse]  # type: ignore[assignment]
     """Lists a session's history in chronological order."""
     AddItems: _aio.UnaryUnaryMultiCallable[_session_service_pb2.AddItemsRequest, _session_service_pb2.AddItemsResponse]  # type: ignore[assignment]
-    """Appends items to a session's history in one transaction."""
+    """Appends items to a session's history in one transaction. The reply names
+    the stored items without repeating their bodies, so it stays small
+    however large the items are: once the items are stored the call does not
+    fail. With a `request_id` a retry stores nothing twice.
+    """
     PopItem: _aio.UnaryUnaryMultiCallable[_session_service_pb2.PopItemRequest, _session_service_pb2.PopItemResponse]  # type: ignore[assignment]
     """Removes and returns the newest item; an empty session returns no item."""
     ClearSession: _aio.UnaryUnaryMultiCallable[_session_service_pb2.ClearSessionRequest, _session_service_pb2.ClearSessionResponse]  # type: ignore[assignment]
@@ -273,7 +281,11 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _session_service_pb2.AddItemsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_session_service_pb2.AddItemsResponse, _abc.Awaitable[_session_service_pb2.AddItemsResponse]]:
-        """Appends items to a session's history in one transaction."""
+        """Appends items to a session's history in one transaction. The reply names
+        the stored items without repeating their bodies, so it stays small
+        however large the items are: once the items are stored the call does not
+        fail. With a `request_id` a retry stores nothing twice.
+        """
 
     @_abc_1.abstractmethod
     def PopItem(

@@ -199,7 +199,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def AddItems(self, request: pb.AddItemsRequest, context: Context) -> pb.AddItemsResponse:
         key = names.session_key(request.parent, tenant_of(context), "parent")
-        stored = await self._sessions.add_items(key, [i.item_json for i in request.items])
+        stored = await self._sessions.add_items(
+            key, [i.item_json for i in request.items], request.request_id
+        )
         return pb.AddItemsResponse(items=[item_to_proto(key, i) for i in stored])
 
     async def PopItem(self, request: pb.PopItemRequest, context: Context) -> pb.PopItemResponse:

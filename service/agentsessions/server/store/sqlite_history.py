@@ -6,11 +6,13 @@ the stats columns change in the same transaction as the items they count.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 
 from ..domain.errors import Aborted
 from ..domain.models import ItemRecord, Lease, NewItem, SessionKey, now_us
+from .base import AddedItems, ItemsRequest
 from .sqlite_rows import item_from_row
 from .sqlite_sql import execute, fetch_one, session_name, session_not_found
 
@@ -107,6 +109,53 @@ def add_items(
         ),
     )
     return records
+
+
+def add_items_once(
+    conn: sqlite3.Connection, key: SessionKey, items: Sequence[NewItem], request: ItemsRequest
+) -> AddedItems:
+    """Appends `items` unless the session has a request with `request.request_id`."""
+    session = session_row(conn, key, "pk")
+    pk = session["pk"]
+    seen = fetch_one(
+        conn,
+        """
+        SELECT request_hash, first_sequence, items, create_time
+          FROM add_requests
+         WHERE session_pk = ? AND request_id = ?
+        """,
+        (pk, request.request_id),
+    )
+    if seen is not None:
+        first, created = seen["first_sequence"], seen["create_time"]
+        recorded = [
+            ItemRecord(first + offset, "", type_, role, "", "", created)
+            for offset, (type_, role) in enumerate(json.loads(seen["items"]))
+        ]
+        return AddedItems(recorded, seen["request_hash"], replayed=True)
+    records = add_items(conn, key, items, "")
+    execute(
+        conn,
+        "DELETE FROM add_requests WHERE session_pk = ? AND create_time < ?",
+        (pk, request.forget_before_us),
+    )
+    execute(
+        conn,
+        """
+        INSERT INTO add_requests (
+            session_pk, request_id, request_hash, first_sequence, items, create_time)
+        VALUES (?, ?, ?, ?, ?, ?)
+        """,
+        (
+            pk,
+            request.request_id,
+            request.request_hash,
+            records[0].sequence if records else 0,
+            json.dumps([[r.type, r.role] for r in records]),
+            records[0].create_time_us if records else now_us(),
+        ),
+    )
+    return AddedItems(records, request.request_hash, replayed=False)
 
 
 def pop_item(conn: sqlite3.Connection, key: SessionKey) -> ItemRecord | None:

@@ -193,6 +193,31 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        3,
+        "history versions, idempotent AddItems",
+        (
+            # Bumped by every write to a session's history (add, pop, clear, compaction): a
+            # compaction stores its summary only if the history is the one it summarized.
+            "ALTER TABLE sessions ADD COLUMN history_version INTEGER NOT NULL DEFAULT 0",
+            # AddItems with a request_id (AIP-155): a retry returns the first result. The
+            # items themselves are not kept here, only what the reply names: their sequences
+            # and, per item, [type, role].
+            """
+            CREATE TABLE add_requests (
+                session_pk     INTEGER NOT NULL REFERENCES sessions (pk) ON DELETE CASCADE,
+                request_id     TEXT    NOT NULL,
+                request_hash   TEXT    NOT NULL,
+                first_sequence INTEGER NOT NULL,
+                items          TEXT    NOT NULL,  -- JSON array of [type, role]
+                create_time    INTEGER NOT NULL,
+                PRIMARY KEY (session_pk, request_id)
+            )
+            """,
+            # Requests past their retention go when the session is next added to.
+            "CREATE INDEX add_requests_by_create_time ON add_requests (session_pk, create_time)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
