@@ -10,7 +10,7 @@ from agents import Agent, RunConfig, Runner, SQLiteSession, function_tool, hando
 from agents.memory import Session
 from agents.testing import ScriptedModel, assistant_message, function_call
 from agentsessions.server.domain.errors import Aborted
-from agentsessions.server.domain.models import ItemRecord, RunRecord, RunState, now_us
+from agentsessions.server.domain.models import ItemRecord, NewItem, RunRecord, RunState, now_us
 from agentsessions.server.runtime import (
     ModelRegistry,
     StoreSession,
@@ -26,10 +26,12 @@ async def test_session_protocol(store: SQLiteStore) -> None:
     key = await make_session(store)
     recorded: list[list[int]] = []
 
-    async def on_stored(records: list[ItemRecord]) -> None:
+    async def write(items: list[NewItem]) -> list[ItemRecord]:
+        records = await store.add_items(key, items, run_id="r1")
         recorded.append([r.sequence for r in records])
+        return records
 
-    session = StoreSession(store, key, run_id="r1", on_stored=on_stored)
+    session = StoreSession(store, key, run_id="r1", write=write)
     assert isinstance(session, Session)
     assert session.session_id == "agents/helper/sessions/s1"
     assert await session.get_items() == []

@@ -15,6 +15,7 @@ from agentsessions.server.domain.errors import Aborted, FailedPrecondition
 from agentsessions.server.domain.models import (
     CancelMode,
     EventPage,
+    ItemRecord,
     Lease,
     LoggedEvent,
     RunRecord,
@@ -400,6 +401,74 @@ async def test_events_round_trip_after_a_sequence(store: Store) -> None:
         )
         is None
     )
+
+
+async def test_a_runs_items_and_their_events_are_stored_together(store: Store) -> None:
+    (key,) = await seeded(store, "s1")
+    _, lease = await start(store, key)
+    await store.add_items(key, [message("before")])
+    handed: list[list[int]] = []
+
+    def encode(records: list[ItemRecord]) -> list[LoggedEvent]:
+        handed.append([r.sequence for r in records])
+        return [
+            LoggedEvent(3 + i, False, f"item-{r.sequence}".encode()) for i, r in enumerate(records)
+        ]
+
+    records, written = await store.add_run_items(
+        lease, [message("a"), message("b", "assistant")], pending=events(1, 2), encode=encode
+    )
+
+    assert [r.sequence for r in records] == [2, 3] and handed == [[2, 3]]
+    assert {r.run_id for r in records} == {"run-1"}
+    assert written == [
+        *events(1, 2),
+        LoggedEvent(3, False, b"item-2"),
+        LoggedEvent(4, False, b"item-3"),
+    ]
+    page = await read(store, key)
+    assert page.events == written and page.run.last_sequence == 4
+    assert await item_texts(store, key) == ["before", "a", "b"]
+
+
+async def test_a_runs_items_are_refused_with_their_events_once_it_lost_the_lease(
+    store: Store,
+) -> None:
+    (key,) = await seeded(store, "s1")
+    run, old = await start(store, key)
+    await store.append_run_events(old, events(1, 1))
+    await finish(store, run, old)
+    before = await read(store, key)
+
+    def encode(records: list[ItemRecord]) -> list[LoggedEvent]:
+        raise AssertionError("nothing is encoded for a refused write")
+
+    await raises(
+        Aborted,
+        "LEASE_LOST",
+        store.add_run_items(old, [message("late")], pending=events(2, 3), encode=encode),
+    )
+    assert await read(store, key) == before
+    assert await store.list_items(key) == []
+
+
+async def test_a_failing_encoder_stores_neither_items_nor_events(store: Store) -> None:
+    (key,) = await seeded(store, "s1")
+    _, lease = await start(store, key)
+    session = await store.get_session(key)
+
+    def encode(records: list[ItemRecord]) -> list[LoggedEvent]:
+        raise ValueError("cannot encode")
+
+    try:
+        await store.add_run_items(lease, [message("a")], pending=events(1, 1), encode=encode)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("the encoder's failure was not raised")
+    assert (await read(store, key)).events == []
+    assert await store.list_items(key) == []
+    assert await store.get_session(key) == session
 
 
 async def test_events_page_by_count_and_by_bytes(store: Store) -> None:

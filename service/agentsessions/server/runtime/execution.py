@@ -2,10 +2,14 @@
 
 The run was recorded RUNNING, holding its session's lease, before this starts. Each SDK report
 becomes an event with the run's next sequence, appended to the run's `EventLog`; nothing waits
-for a reader. The run ends exactly once, through `store.finish_run`, which records the end
-state, appends the terminal event and frees the session in one transaction: completed, failed,
-or cancelled on request (IMMEDIATE, or AFTER_TURN: the SDK finishes the current turn first).
-`execute()` runs in a task of its own that nothing cancels; it never raises.
+for a reader. Items the SDK stores pass through the run as well: they are written in one
+transaction with the events not yet written and the events that report them (the run's first
+event for its input, a message, a tool call), which saves a commit per item write and lets no
+reader see an item's event without the item. The run ends exactly once, through
+`store.finish_run`, which records the end state, appends the terminal event and frees the
+session in one transaction: completed, failed, or cancelled on request (IMMEDIATE, or
+AFTER_TURN: the SDK finishes the current turn first). `execute()` runs in a task of its own that
+nothing cancels; it never raises.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ..domain.models import (
     LoggedEvent,
     RunRecord,
     RunState,
+    SessionKey,
     Usage,
     now_us,
 )
@@ -45,7 +50,7 @@ from .events import (
 from .history import history_window
 from .inputs import RunInput
 from .run_log import Encoder, EventLog, terminal_encoder
-from .sink import CancelRequested, Delta, Entry, Finished, ModelCalled, RunSink, Stored
+from .sink import CancelRequested, Delta, Entry, Finished, ModelCalled, RunSink, WriteItems
 from .store_session import StoreSession
 
 log = logging.getLogger("agentsessions.runtime")
@@ -62,6 +67,37 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def item_event(
+    sequence: int, key: SessionKey, record: ItemRecord, agent_id: str
+) -> RunEvent | None:
+    """The event that reports a stored item: an assistant message, a tool call or its output;
+    None for the rest (the caller's input, reasoning)."""
+    if record.type == "message":
+        if record.role != "assistant":
+            return None
+        return MessageCompletedEvent(sequence=sequence, key=key, item=record, agent_id=agent_id)
+    item = json.loads(record.item_json)
+    call_id = item.get("call_id")
+    if not isinstance(call_id, str):
+        return None
+    if record.type.endswith("_output"):
+        output = _text(item.get("output"))
+        return ToolOutputEvent(
+            sequence=sequence, key=key, call_id=call_id, output=output, item=record
+        )
+    if record.type.endswith("_call"):
+        arguments = item.get("arguments", item.get("input", {}))
+        return ToolCalledEvent(
+            sequence=sequence,
+            key=key,
+            call_id=call_id,
+            tool_name=_text(item.get("name", record.type)),
+            arguments_json=arguments if isinstance(arguments, str) else _text(arguments),
+            item=record,
+        )
+    return None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -100,8 +136,9 @@ class RunExecution:
         self._after_turn: CancelRequested | None = None
         self._result: RunResultStreaming | None = None
         self._driver: asyncio.Task[None] | None = None
+        self._started = False  # the run's first event is written
         self._session = StoreSession(
-            store, run.key, run_id=run.run_id, on_stored=sink.stored, fence=lease
+            store, run.key, run_id=run.run_id, fence=lease, write=sink.write_items
         )
 
     def request_cancel(self, mode: CancelMode, reason: str) -> None:
@@ -161,7 +198,6 @@ class RunExecution:
         # Read once the run holds the session, and inside the run: a failure here ends it.
         limit = await history_window(self._store, self.run.key, self._plan.history_max_items)
         self._start(limit)
-        started = False
         while True:
             entry = await self.sink.get()
             if isinstance(entry, CancelRequested) and entry.mode == CancelMode.AFTER_TURN:
@@ -169,19 +205,12 @@ class RunExecution:
                     self._after_turn = entry
                     self._result.cancel(mode="after_turn")
                 continue
-            if not started:
-                started = True
-                inputs = entry.records if isinstance(entry, Stored) else []
-                await self._log.append(
-                    RunStartedEvent(
-                        **self._meta(),
-                        run_id=self.run.run_id,
-                        agent_id=self.run.last_agent_id,
-                        input_items=tuple(inputs),
-                    )
-                )
-                if isinstance(entry, Stored):
-                    continue
+            if isinstance(entry, WriteItems):
+                await self._write_items(entry)
+                continue
+            if not self._started:
+                self._started = True
+                await self._log.append(self._run_started(self._meta()["sequence"], []))
             if isinstance(entry, CancelRequested):
                 await self._stop()
                 await self._finish(RunState.CANCELLED, cancel=entry)
@@ -191,6 +220,44 @@ class RunExecution:
                 return
             for event in self._events_of(entry):
                 await self._log.append(event)
+
+    def _run_started(self, sequence: int, inputs: list[ItemRecord]) -> RunStartedEvent:
+        return RunStartedEvent(
+            sequence=sequence,
+            key=self.run.key,
+            run_id=self.run.run_id,
+            agent_id=self.run.last_agent_id,
+            input_items=tuple(inputs),
+        )
+
+    async def _write_items(self, request: WriteItems) -> None:
+        """Stores the SDK's items with their events (the run's first event, when these are its
+        input) in one transaction, and hands the SDK the records or the error."""
+        starting, self._started = not self._started, True
+        first = self._sequence + 1
+        agent_id = self._current_agent or self.run.last_agent_id
+
+        def encode(records: list[ItemRecord]) -> list[LoggedEvent]:
+            # Runs in the store's transaction: it only reads what the run does not change.
+            events: list[RunEvent] = []
+            if starting:
+                events.append(self._run_started(first, records))
+            for record in records:
+                event = item_event(first + len(events), self.run.key, record, agent_id)
+                if event is not None:
+                    events.append(event)
+            return [LoggedEvent(e.sequence, False, self._encode(e)) for e in events]
+
+        try:
+            records, events = await self._log.store_items(request.items, encode)
+        except Exception as exc:
+            if not request.done.done():
+                request.done.set_exception(exc)
+            return
+        if events:
+            self._sequence = max(self._sequence, events[-1].sequence)
+        if not request.done.done():
+            request.done.set_result(records)
 
     async def _end(self, entry: Finished) -> None:
         if entry.error is not None:
@@ -213,41 +280,24 @@ class RunExecution:
                 **self._meta(), from_agent_id=previous, to_agent_id=entry.agent_id
             )
             return [update]
-        if isinstance(entry, Stored):
-            return [event for record in entry.records if (event := self._item_event(record))]
         return []
 
-    def _item_event(self, record: ItemRecord) -> RunEvent | None:
-        if record.type == "message":
-            if record.role != "assistant":
-                return None
-            agent_id = self._current_agent or self.run.last_agent_id
-            return MessageCompletedEvent(**self._meta(), item=record, agent_id=agent_id)
-        item = json.loads(record.item_json)
-        call_id = item.get("call_id")
-        if not isinstance(call_id, str):
-            return None
-        if record.type.endswith("_output"):
-            return ToolOutputEvent(
-                **self._meta(), call_id=call_id, output=_text(item.get("output")), item=record
-            )
-        if record.type.endswith("_call"):
-            arguments = item.get("arguments", item.get("input", {}))
-            return ToolCalledEvent(
-                **self._meta(),
-                call_id=call_id,
-                tool_name=_text(item.get("name", record.type)),
-                arguments_json=arguments if isinstance(arguments, str) else _text(arguments),
-                item=record,
-            )
-        return None
-
     async def _stop(self) -> None:
-        """Cancels the SDK's run and waits until it wrote its last item."""
+        """Cancels the SDK's run and waits until it ended, storing the items it still asks
+        to store (a write it had started must finish, or the run could not know its turn)."""
         if self._result is not None:
             self._result.cancel()
-            if self._result.run_loop_task is not None:
-                await asyncio.wait({self._result.run_loop_task})
+            task = self._result.run_loop_task
+            while task is not None and not task.done():
+                entry = asyncio.ensure_future(self.sink.get())
+                await asyncio.wait({task, entry}, return_when=asyncio.FIRST_COMPLETED)
+                if not entry.done():
+                    entry.cancel()
+                    await asyncio.wait({entry})
+                if entry.cancelled():
+                    continue
+                if isinstance(request := entry.result(), WriteItems):
+                    await self._write_items(request)
         if self._driver is not None:
             self._driver.cancel()
             await asyncio.wait({self._driver})

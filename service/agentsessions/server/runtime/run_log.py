@@ -18,8 +18,10 @@ from collections.abc import AsyncGenerator, Callable
 
 from ..domain.errors import InvalidArgument, OutOfRange
 from ..domain.models import (
+    ItemRecord,
     Lease,
     LoggedEvent,
+    NewItem,
     RunError,
     RunRecord,
     RunState,
@@ -28,7 +30,7 @@ from ..domain.models import (
 )
 from ..domain.names import run_name
 from ..domain.sessions import run_not_found
-from ..store.base import Store, TerminalEncoder
+from ..store.base import ItemEventsEncoder, Store, TerminalEncoder
 from .events import (
     TERMINAL_EVENTS,
     RunCancelledEvent,
@@ -234,6 +236,28 @@ class EventLog:
             raise self._error
         rest, self._pending = self._pending, []
         return rest
+
+    async def store_items(
+        self, items: list[NewItem], encode: ItemEventsEncoder
+    ) -> tuple[list[ItemRecord], list[LoggedEvent]]:
+        """Stores the run's `items` with the events not yet written and those `encode` makes of
+        the records, in one transaction; returns the records and the events written. A batch
+        being committed is ahead in the store's queue, so the log stays in order."""
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise RuntimeError("the run's log is closed")
+        pending, self._pending = self._pending, []
+        try:
+            records, events = await self._store.add_run_items(
+                self._lease, items, pending=pending, encode=encode
+            )
+        except Exception as exc:
+            self._error = exc  # the pending events are lost: nothing may follow them
+            raise
+        if events:
+            self._signals.publish(self._topic, events)
+        return records, events
 
     def published(self, last: list[LoggedEvent]) -> None:
         """The run ended with `last` (its terminal event at the end): followers that are

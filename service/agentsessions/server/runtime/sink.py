@@ -1,8 +1,9 @@
 """What a running agent reports to its run, in the order it happens, through one queue.
 
-Text deltas (from `ObservedModel`) and stored items (from `StoreSession`) are put on the queue
-by the SDK's own task as they happen, so a message's deltas always come before the message is
-reported stored; the end of the run and cancellation requests come last or from outside.
+Text deltas (from `ObservedModel`) and the items to store (from `StoreSession`) are put on the
+queue by the SDK's own task as they happen, so a message's deltas always come before the
+message is stored; the run stores the items and their events in one transaction. The end of
+the run and cancellation requests come last or from outside.
 The SDK's entries wait for room (`report`): a model that streams faster than the run's log is
 written waits, instead of piling up in memory.
 """
@@ -21,12 +22,15 @@ from agents.items import TResponseInputItem, TResponseStreamEvent
 from agents.retry import ModelRetryAdvice, ModelRetryAdviceRequest
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
-from ..domain.models import CancelMode, ItemRecord
+from ..domain.models import CancelMode, ItemRecord, NewItem
 
 
 @dataclass(frozen=True, slots=True)
-class Stored:
-    records: list[ItemRecord]
+class WriteItems:
+    """Items the SDK asks to store; `done` gets their records once committed, or the error."""
+
+    items: list[NewItem]
+    done: asyncio.Future[list[ItemRecord]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +57,9 @@ class CancelRequested:
     reason: str
 
 
-Entry = Stored | Delta | ModelCalled | Finished | CancelRequested
+Entry = WriteItems | Delta | ModelCalled | Finished | CancelRequested
 # What the SDK reports; the rest (end, cancellation) comes once each and never waits.
-_REPORTS = (Stored, Delta, ModelCalled)
+_REPORTS = (WriteItems, Delta, ModelCalled)
 ROOM = 64
 
 
@@ -67,12 +71,15 @@ class RunSink:
     def put(self, entry: Finished | CancelRequested) -> None:
         self._queue.put_nowait(entry)
 
-    async def report(self, entry: Stored | Delta | ModelCalled) -> None:
+    async def report(self, entry: WriteItems | Delta | ModelCalled) -> None:
         await self._room.acquire()
         self._queue.put_nowait(entry)
 
-    async def stored(self, records: list[ItemRecord]) -> None:
-        await self.report(Stored(records))
+    async def write_items(self, items: list[NewItem]) -> list[ItemRecord]:
+        """Has the run store `items` after everything reported before them."""
+        done: asyncio.Future[list[ItemRecord]] = asyncio.get_running_loop().create_future()
+        await self.report(WriteItems(items, done))
+        return await done
 
     async def get(self) -> Entry:
         entry = await self._queue.get()

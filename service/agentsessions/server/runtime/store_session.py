@@ -1,10 +1,9 @@
 """`StoreSession`: the Agents SDK `Session` protocol over the `Store`, for one session and run.
 
 `Runner.run_streamed(..., session=StoreSession(...))` reads history and appends each turn
-through it. Every append is one store transaction, so a turn is stored whole or not at all,
-and `on_stored` hears of the stored records (with their sequences) as soon as they exist.
-Given a run's `fence` (its lease), appends are refused once the run no longer holds the
-session.
+through it. Every append is one store transaction, so a turn is stored whole or not at all.
+A run passes its own `write`, which stores the items together with the run's events; given a
+run's `fence` (its lease), appends are refused once the run no longer holds the session.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Any
 from agents.items import TResponseInputItem
 from agents.memory import SessionSettings
 
-from ..domain.models import ItemRecord, Lease, SessionKey
+from ..domain.models import ItemRecord, Lease, NewItem, SessionKey
 from ..domain.names import session_name
 from ..domain.validation import describe_item
 from ..store.base import Store
@@ -39,16 +38,16 @@ class StoreSession:
         key: SessionKey,
         *,
         run_id: str = "",
-        on_stored: Callable[[list[ItemRecord]], Awaitable[None]] | None = None,
         fence: Lease | None = None,
+        write: Callable[[list[NewItem]], Awaitable[list[ItemRecord]]] | None = None,
     ) -> None:
         self.session_id = session_name(key)
         self._store = store
         self._key = key
         self._run_id = run_id
-        self._on_stored = on_stored
         self.stored: list[ItemRecord] = []  # what this adapter appended, oldest first
         self._fence = fence
+        self._write = write or self._add_items
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """The newest `limit` items (all when None), oldest first."""
@@ -65,9 +64,7 @@ class StoreSession:
         for item in items:
             item_json = item_json_of(item)
             batch.append(describe_item(json.loads(item_json), item_json))
-        write = asyncio.ensure_future(
-            self._store.add_items(self._key, batch, run_id=self._run_id, fence=self._fence)
-        )
+        write = asyncio.ensure_future(self._write(batch))
         try:
             records = await settle(write)
         except asyncio.CancelledError:
@@ -76,8 +73,9 @@ class StoreSession:
                 self.stored.extend(write.result())
             raise
         self.stored.extend(records)
-        if self._on_stored is not None:
-            await self._on_stored(records)
+
+    async def _add_items(self, batch: list[NewItem]) -> list[ItemRecord]:
+        return await self._store.add_items(self._key, batch, run_id=self._run_id, fence=self._fence)
 
     async def pop_item(self) -> TResponseInputItem | None:
         record = await settle(self._store.pop_item(self._key))

@@ -34,6 +34,9 @@ from ..domain.models import (
 # Builds a run's terminal event from the run as recorded, the session's stats and the event's
 # sequence; the store calls it inside the transaction that ends the run.
 TerminalEncoder = Callable[[RunRecord, SessionStats, int], bytes]
+# Builds a run's events about items it stores (with their sequences) inside the transaction
+# that stores them.
+ItemEventsEncoder = Callable[[list[ItemRecord]], list[LoggedEvent]]
 
 SessionOrderField = Literal["last_activity_time", "create_time", "update_time"]
 
@@ -70,7 +73,7 @@ class SessionQuery:
     order: SessionOrder = field(default_factory=SessionOrder)
     after: SessionCursor | None = None
     limit: int = 50
-    # The last position to look at (inclusive): where a scan budget ends (session_scan_end).
+    # The last position to look at (inclusive): where a scan budget ends (scan_sessions).
     until: SessionCursor | None = None
     # Fewer rows once their sizes pass this (domain.paging.read_page); None: no byte bound.
     max_bytes: int | None = None
@@ -80,6 +83,15 @@ class SessionQuery:
 class SessionPageEntry:
     session: SessionRecord
     cursor: SessionCursor
+
+
+@dataclass(frozen=True, slots=True)
+class SessionScan:
+    """What a list that may examine only so many rows found."""
+
+    entries: list[SessionPageEntry]
+    # The last row it examined, when rows remain after it: the list goes on from there.
+    end: SessionCursor | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +164,9 @@ class Store(Protocol):
     async def list_sessions(self, query: SessionQuery) -> list[SessionPageEntry]:
         """The sessions of `query` in its order, after `after` and up to `until`."""
 
-    async def session_scan_end(self, query: SessionQuery, rows: int) -> SessionCursor | None:
-        """Where a walk of `rows` sessions in `query`'s order from its `after` ends, its
-        filter ignored; None when fewer remain. A list that examines at most `rows` rows
-        lists up to there (`until`) and goes on from there on its next page."""
+    async def scan_sessions(self, query: SessionQuery, rows: int) -> SessionScan:
+        """list_sessions, looking at no more than the next `rows` sessions in the order after
+        `after` (counted whether or not they match the filter)."""
 
     async def update_session(
         self, key: SessionKey, change: Callable[[SessionRecord], SessionRecord]
@@ -219,7 +230,7 @@ class Store(Protocol):
         *,
         through_sequence: int,
         summary: NewItem | None,
-        expected_item_count: int,
+        expected_history_version: int,
         usage: Usage | None = None,
     ) -> CompactedHistory:
         """Replaces items 1..`through_sequence` by `summary` in one transaction.
@@ -227,10 +238,15 @@ class Store(Protocol):
         The summary (when given) becomes item 1 and the later items follow it with
         dense sequences; item, message and function-call counts are recomputed,
         `usage` is added to the token counts, and last activity is updated. Raises
-        NotFound; Aborted (HISTORY_CHANGED) when the session no longer has
-        `expected_item_count` items, as the caller read them; InvalidArgument when
-        `through_sequence` is not within 1..item count.
+        NotFound; Aborted (HISTORY_CHANGED) when the history is no longer at
+        `expected_history_version` (see `get_history_version`), as the caller read it;
+        InvalidArgument when `through_sequence` is not within 1..item count.
         """
+
+    async def get_history_version(self, key: SessionKey) -> int | None:
+        """A number every write to the session's items changes (add, pop, clear, compaction):
+        read before the items, it tells a later write whether they are still the same.
+        None when there is no such session."""
 
     # Runs -----------------------------------------------------------------
 
@@ -301,6 +317,18 @@ class Store(Protocol):
     async def append_run_events(self, lease: Lease, events: Sequence[LoggedEvent]) -> None:
         """Appends events of the run holding `lease`; Aborted (LEASE_LOST) once it lost it."""
 
+    async def add_run_items(
+        self,
+        lease: Lease,
+        items: Sequence[NewItem],
+        *,
+        pending: Sequence[LoggedEvent],
+        encode: ItemEventsEncoder,
+    ) -> tuple[list[ItemRecord], list[LoggedEvent]]:
+        """In one transaction, while `lease` holds the session: stores `items` for its run and
+        appends the run's `pending` events, then `encode(records)`. Returns the records and
+        every event appended, in order."""
+
     async def read_run_events(
         self, key: SessionKey, run_id: str, *, after_sequence: int, limit: int, max_bytes: int
     ) -> EventPage | None:
@@ -324,7 +352,9 @@ __all__ = [
     "SessionOrder",
     "SessionPageEntry",
     "SessionQuery",
+    "SessionScan",
     "Store",
+    "ItemEventsEncoder",
     "TerminalEncoder",
     "Usage",
 ]

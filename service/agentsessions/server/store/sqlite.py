@@ -16,6 +16,7 @@ import itertools
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from ..domain.errors import Unavailable
@@ -39,10 +40,12 @@ from ..domain.paging import agent_bytes, item_bytes, read_page, run_bytes, sessi
 from . import sqlite_compaction, sqlite_events, sqlite_history, sqlite_resources, sqlite_runs
 from .base import (
     AddedItems,
+    ItemEventsEncoder,
     ItemsRequest,
     SessionCursor,
     SessionPageEntry,
     SessionQuery,
+    SessionScan,
     TerminalEncoder,
 )
 from .sqlite_errors import StorageLog, storage_error
@@ -97,6 +100,23 @@ def _all(
         return [convert(row) for row in fetch_all(conn, sql, params)]
 
     return read
+
+
+def _session_page(query: SessionQuery) -> Callable[[sqlite3.Connection], list[SessionPageEntry]]:
+    column = query.order.field
+
+    def entry(row: sqlite3.Row) -> SessionPageEntry:
+        return SessionPageEntry(
+            session_from_row(row), SessionCursor(value=row[column], row=row["pk"])
+        )
+
+    return _page(
+        *list_sessions_sql(query),
+        entry,
+        limit=query.limit,
+        max_bytes=query.max_bytes,
+        size_of=lambda e: session_bytes(e.session),
+    )
 
 
 def _page(
@@ -299,30 +319,18 @@ class SQLiteStore:
         )
 
     async def list_sessions(self, query: SessionQuery) -> list[SessionPageEntry]:
-        column = query.order.field
+        return await self._scan(_session_page(query))
 
-        def entry(row: sqlite3.Row) -> SessionPageEntry:
-            return SessionPageEntry(
-                session_from_row(row), SessionCursor(value=row[column], row=row["pk"])
-            )
+    async def scan_sessions(self, query: SessionQuery, rows: int) -> SessionScan:
+        end_sql, end_params = session_scan_end_sql(query, rows)
 
-        return await self._scan(
-            _page(
-                *list_sessions_sql(query),
-                entry,
-                limit=query.limit,
-                max_bytes=query.max_bytes,
-                size_of=lambda e: session_bytes(e.session),
-            )
-        )
+        def read(conn: sqlite3.Connection) -> SessionScan:
+            # Two statements, two snapshots: like two pages, which keyset paging allows.
+            found = fetch_one(conn, end_sql, end_params)
+            end = None if found is None else SessionCursor(found["value"], found["row"])
+            return SessionScan(_session_page(replace(query, until=end))(conn), end)
 
-    async def session_scan_end(self, query: SessionQuery, rows: int) -> SessionCursor | None:
-        return await self._scan(
-            _one(
-                *session_scan_end_sql(query, rows),
-                lambda row: SessionCursor(value=row["value"], row=row["row"]),
-            )
-        )
+        return await self._scan(read)
 
     async def update_session(
         self, key: SessionKey, change: Callable[[SessionRecord], SessionRecord]
@@ -402,12 +410,21 @@ class SQLiteStore:
         *,
         through_sequence: int,
         summary: NewItem | None,
-        expected_item_count: int,
+        expected_history_version: int,
         usage: Usage | None = None,
     ) -> CompactedHistory:
         return await self._write().submit(
             lambda conn: sqlite_compaction.compact_items(
-                conn, key, through_sequence, summary, expected_item_count, usage or Usage()
+                conn, key, through_sequence, summary, expected_history_version, usage or Usage()
+            )
+        )
+
+    async def get_history_version(self, key: SessionKey) -> int | None:
+        return await self._read_point(
+            _one(
+                f"SELECT history_version FROM sessions AS s WHERE {SESSION_KEY_SQL}",
+                key_params(key),
+                lambda row: int(row["history_version"]),
             )
         )
 
@@ -503,6 +520,19 @@ class SQLiteStore:
         # resume past them is OUT_OF_RANGE); the run's items and end are fully synced.
         await self._write().submit(
             lambda conn: sqlite_events.append_events(conn, lease, batch), relaxed=True
+        )
+
+    async def add_run_items(
+        self,
+        lease: Lease,
+        items: Sequence[NewItem],
+        *,
+        pending: Sequence[LoggedEvent],
+        encode: ItemEventsEncoder,
+    ) -> tuple[list[ItemRecord], list[LoggedEvent]]:
+        batch = list(items)
+        return await self._write().submit(
+            lambda conn: sqlite_events.add_items_with_events(conn, lease, batch, pending, encode)
         )
 
     async def read_run_events(

@@ -11,8 +11,9 @@ import sqlite3
 from collections.abc import Sequence
 
 from ..domain.errors import InvalidArgument
-from ..domain.models import EventPage, Lease, LoggedEvent, SessionKey, now_us
-from .sqlite_history import LEASE_COLUMNS, check_fence, session_row
+from ..domain.models import EventPage, ItemRecord, Lease, LoggedEvent, NewItem, SessionKey, now_us
+from .base import ItemEventsEncoder
+from .sqlite_history import LEASE_COLUMNS, add_items, check_fence, session_row
 from .sqlite_queries import SESSION_KEY_SQL, key_params
 from .sqlite_rows import RUN_COLUMNS, run_from_row
 from .sqlite_sql import execute, fetch_all, fetch_one
@@ -35,6 +36,21 @@ def append_events(conn: sqlite3.Connection, lease: Lease, events: Sequence[Logge
         "UPDATE runs SET last_sequence = ? WHERE session_pk = ? AND run_id = ?",
         (events[-1].sequence, session["pk"], lease.run_id),
     )
+
+
+def add_items_with_events(
+    conn: sqlite3.Connection,
+    lease: Lease,
+    items: Sequence[NewItem],
+    pending: Sequence[LoggedEvent],
+    encode: ItemEventsEncoder,
+) -> tuple[list[ItemRecord], list[LoggedEvent]]:
+    """Stores a run's items and appends its pending events and those `encode` makes of the
+    records: a reader never sees an item's event without the item, nor misses one."""
+    records = add_items(conn, lease.key, items, lease.run_id, fence=lease)
+    events = [*pending, *encode(records)]
+    append_events(conn, lease, events)
+    return records, events
 
 
 def insert_events(
