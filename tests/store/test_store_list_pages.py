@@ -16,6 +16,7 @@ from agentsessions.server.store.base import (
     SessionFilter,
     SessionOrder,
     SessionQuery,
+    SessionScan,
 )
 from agentsessions.server.store.sqlite_queries import session_scan_end_sql
 from store.store_records import TENANT, agent, message, seeded, session
@@ -98,16 +99,19 @@ async def test_the_scan_end_is_the_nth_row_of_the_order(store: Store) -> None:
         filter=SessionFilter(state=SessionState.ACTIVE),
         order=SessionOrder("create_time", descending=False),
     )
-    end = await store.session_scan_end(query, 4)
-    assert end is not None
-    assert end.value == created[3].create_time_us
-    assert await store.session_scan_end(query, 11) is None
+    scan = await store.scan_sessions(query, 4)
+    assert scan.entries == []
+    assert scan.end is not None
+    assert scan.end.value == created[3].create_time_us
+    assert await store.scan_sessions(query, 11) == SessionScan([], None)
     # The filtered list looks no further than the end, whatever the filter.
     everything = SessionQuery(
         tenant=TENANT, agent_id=None, order=SessionOrder("create_time", descending=False)
     )
-    listed = await store.list_sessions(dataclasses.replace(everything, until=end, limit=100))
+    listed = await store.list_sessions(dataclasses.replace(everything, until=scan.end, limit=100))
     assert [e.session.session_id for e in listed] == [f"s{n:02d}" for n in range(4)]
+    scan = await store.scan_sessions(dataclasses.replace(everything, limit=100), 4)
+    assert [e.session.session_id for e in scan.entries] == [f"s{n:02d}" for n in range(4)]
 
 
 async def test_the_scan_end_reads_the_index_alone(tmp_path: Path) -> None:

@@ -7,7 +7,14 @@ import json
 from collections.abc import Collection
 from dataclasses import replace
 
-from ..store.base import ItemsRequest, SessionCursor, SessionFilter, SessionQuery, Store
+from ..store.base import (
+    ItemsRequest,
+    SessionCursor,
+    SessionFilter,
+    SessionQuery,
+    SessionScan,
+    Store,
+)
 from . import names
 from .agents import check_etag, new_etag
 from .errors import InvalidArgument, NotFound
@@ -112,20 +119,20 @@ class Sessions:
         query = replace(query, limit=limit + 1, max_bytes=PAGE_BYTES)
         # A filter may match few of the rows it walks: the call examines at most SCAN_ROWS
         # of them and, short of a full page, resumes after the last one on its next page.
-        until = None
         if query.filter != SessionFilter():
-            until = await self._store.session_scan_end(query, SCAN_ROWS)
-        rows = await self._store.list_sessions(replace(query, until=until))
+            scan = await self._store.scan_sessions(query, SCAN_ROWS)
+        else:
+            scan = SessionScan(await self._store.list_sessions(query), None)
         page = page_of(
-            rows,
+            scan.entries,
             limit,
             params,
             lambda row: [row.cursor.value, row.cursor.row],
             size_of=lambda row: session_bytes(row.session),
         )
         token = page.next_page_token
-        if not token and until is not None:
-            token = encode_token(params, [until.value, until.row])
+        if not token and scan.end is not None:
+            token = encode_token(params, [scan.end.value, scan.end.row])
         return Page([row.session for row in page.entries], token)
 
     async def update(
@@ -271,9 +278,7 @@ class Sessions:
         params = {"session": names.session_name(key)}
         cursor = decode_token(token, params)
         after = (int(cursor[0]), str(cursor[1])) if cursor is not None else None
-        runs = await self._store.list_runs(
-            key, after=after, limit=limit + 1, max_bytes=PAGE_BYTES
-        )
+        runs = await self._store.list_runs(key, after=after, limit=limit + 1, max_bytes=PAGE_BYTES)
         if not runs and after is None:
             await self.get(key)  # an empty first page of a missing session is NOT_FOUND
         return page_of(
