@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from agentsessions.server.domain.errors import Aborted, InvalidArgument, NotFound
@@ -29,6 +30,12 @@ async def session_of(store: Store, key: SessionKey) -> SessionRecord:
     return session
 
 
+async def version_of(store: Store, key: SessionKey) -> int:
+    version = await store.get_history_version(key)
+    assert version is not None
+    return version
+
+
 async def contents(store: Store, key: SessionKey) -> list[tuple[int, str]]:
     return [
         (i.sequence, json.loads(i.item_json).get("content", i.type))
@@ -53,7 +60,7 @@ async def test_summary_becomes_item_one_and_the_rest_follow_densely(store: Store
         key,
         through_sequence=3,
         summary=message("Summary: m1 to m3"),
-        expected_item_count=8,
+        expected_history_version=await version_of(store, key),
         usage=Usage(requests=1, input_tokens=7, output_tokens=3, total_tokens=10),
     )
 
@@ -81,7 +88,12 @@ async def test_summary_becomes_item_one_and_the_rest_follow_densely(store: Store
 
 async def test_the_history_goes_on_after_compaction(store: Store) -> None:
     key = await history_of_eight(store)
-    await store.compact_items(key, through_sequence=6, summary=message("S"), expected_item_count=8)
+    await store.compact_items(
+        key,
+        through_sequence=6,
+        summary=message("S"),
+        expected_history_version=await version_of(store, key),
+    )
     added = await store.add_items(key, [message("m9")])
     assert [i.sequence for i in added] == [4]
     popped = await store.pop_item(key)
@@ -92,7 +104,9 @@ async def test_the_history_goes_on_after_compaction(store: Store) -> None:
 
 async def test_without_a_summary_the_kept_items_start_at_one(store: Store) -> None:
     key = await history_of_eight(store)
-    done = await store.compact_items(key, through_sequence=5, summary=None, expected_item_count=8)
+    done = await store.compact_items(
+        key, through_sequence=5, summary=None, expected_history_version=await version_of(store, key)
+    )
     assert (done.removed_item_count, done.summary) == (5, None)
     assert await contents(store, key) == [(1, "m6"), (2, "m7"), (3, "m8")]
     assert done.session.stats == SessionStats(item_count=3, message_count=3)
@@ -100,12 +114,20 @@ async def test_without_a_summary_the_kept_items_start_at_one(store: Store) -> No
 
 async def test_the_whole_history_or_a_single_item_can_be_replaced(store: Store) -> None:
     key = await history_of_eight(store)
-    await store.compact_items(key, through_sequence=1, summary=message("S1"), expected_item_count=8)
+    await store.compact_items(
+        key,
+        through_sequence=1,
+        summary=message("S1"),
+        expected_history_version=await version_of(store, key),
+    )
     assert [c for _, c in await contents(store, key)][:2] == ["S1", "m2"]
     assert (await session_of(store, key)).stats.item_count == 8
 
     done = await store.compact_items(
-        key, through_sequence=8, summary=message("all"), expected_item_count=8
+        key,
+        through_sequence=8,
+        summary=message("all"),
+        expected_history_version=await version_of(store, key),
     )
     assert done.removed_item_count == 8
     assert await contents(store, key) == [(1, "all")]
@@ -119,14 +141,22 @@ async def test_a_changed_history_or_a_bad_boundary_changes_nothing(store: Store)
     await raises(
         Aborted,
         "HISTORY_CHANGED",
-        store.compact_items(key, through_sequence=3, summary=message("S"), expected_item_count=7),
+        store.compact_items(
+            key,
+            through_sequence=3,
+            summary=message("S"),
+            expected_history_version=await version_of(store, key) - 1,
+        ),
     )
     for bad in (0, 9):
         await raises(
             InvalidArgument,
             "INVALID_ARGUMENT",
             store.compact_items(
-                key, through_sequence=bad, summary=message("S"), expected_item_count=8
+                key,
+                through_sequence=bad,
+                summary=message("S"),
+                expected_history_version=await version_of(store, key),
             ),
         )
     assert (await session_of(store, key), await store.list_items(key)) == before
@@ -134,8 +164,58 @@ async def test_a_changed_history_or_a_bad_boundary_changes_nothing(store: Store)
     await raises(
         NotFound,
         "SESSION_NOT_FOUND",
-        store.compact_items(missing, through_sequence=1, summary=None, expected_item_count=1),
+        store.compact_items(missing, through_sequence=1, summary=None, expected_history_version=0),
     )
+
+
+async def test_every_write_to_the_history_changes_its_version(store: Store) -> None:
+    key = await history_of_eight(store)
+    seen = [await version_of(store, key)]
+    writes = [
+        lambda: store.add_items(key, [message("m9")]),
+        lambda: store.pop_item(key),
+        lambda: store.compact_items(
+            key, through_sequence=2, summary=None, expected_history_version=seen[-1]
+        ),
+        lambda: store.clear_items(key),
+    ]
+    for write in writes:
+        await write()
+        seen.append(await version_of(store, key))
+    assert len(set(seen)) == len(seen), seen
+    # Writes to the session that are not its history leave the version alone.
+    await store.update_session(key, lambda s: dataclasses.replace(s, display_name="renamed"))
+    assert await version_of(store, key) == seen[-1]
+    assert await store.get_history_version(SessionKey(TENANT, "helper", "nope")) is None
+
+
+async def test_a_pop_then_an_add_after_the_read_refuses_the_compaction(store: Store) -> None:
+    """The item count is what it was, but the items are not: nothing may be lost."""
+    key = await history_of_eight(store)
+    version = await version_of(store, key)  # the compaction reads the history here
+    for _ in range(3):
+        await store.pop_item(key)
+    await store.add_items(key, [message("a"), message("b"), message("c")])
+    after = await store.list_items(key)
+    assert (await session_of(store, key)).stats.item_count == 8
+
+    await raises(
+        Aborted,
+        "HISTORY_CHANGED",
+        store.compact_items(
+            key, through_sequence=6, summary=message("S"), expected_history_version=version
+        ),
+    )
+    assert await store.list_items(key) == after
+    # Read again, the compaction goes through.
+    done = await store.compact_items(
+        key,
+        through_sequence=6,
+        summary=message("S"),
+        expected_history_version=await version_of(store, key),
+    )
+    assert await contents(store, key) == [(1, "S"), (2, "b"), (3, "c")]
+    assert done.removed_item_count == 6
 
 
 async def test_delete_sessions_removes_them_with_items_and_runs(store: Store) -> None:

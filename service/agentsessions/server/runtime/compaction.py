@@ -75,13 +75,19 @@ async def compact_session(
     The summary is `summary_text`, or the agent's model's when that is blank. Raises
     InvalidArgument for bad limits, NotFound, Aborted (SESSION_BUSY) when a run holds the
     session and not `wait_if_busy`, DeadlineExceeded when still busy after `wait_timeout`,
-    and the model's failure as a domain error.
+    Aborted (HISTORY_CHANGED) when the history was written to after it was read, and the
+    model's failure as a domain error.
     """
     keep = check_compaction(keep_newest_count, summary_text)
     await _session(store, key)
     # Resolved before waiting for the lock: a model the server cannot use fails at once.
     model = None if summary_text.strip() else await _summary_model(store, models, key)
     async with hold(key, wait=wait_if_busy, wait_seconds=wait_timeout):
+        # Read before the session and its items: AddItems and PopItem do not wait for the
+        # lock, and any of their writes from here on makes the compaction's write refuse.
+        version = await store.get_history_version(key)
+        if version is None:
+            raise session_not_found(key)
         session = await _session(store, key)
         count = session.stats.item_count
         kept = 0 if keep == 0 else await history_window(store, key, keep)
@@ -96,6 +102,6 @@ async def compact_session(
             key,
             through_sequence=through,
             summary=summary_item(text),
-            expected_item_count=count,
+            expected_history_version=version,
             usage=usage,
         )

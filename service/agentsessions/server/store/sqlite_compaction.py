@@ -18,12 +18,13 @@ def compact_items(
     key: SessionKey,
     through_sequence: int,
     summary: NewItem | None,
-    expected_item_count: int,
+    expected_history_version: int,
     usage: Usage,
 ) -> CompactedHistory:
-    session = session_row(conn, key, "pk, item_count")
+    session = session_row(conn, key, "pk, item_count, history_version")
     pk, item_count = session["pk"], session["item_count"]
-    if item_count != expected_item_count:
+    # A version, not a count: a pop followed by an add leaves the count as it was.
+    if session["history_version"] != expected_history_version:
         raise Aborted(
             f"the history of {session_name(key)} changed during compaction; retry",
             reason="HISTORY_CHANGED",
@@ -71,7 +72,8 @@ def compact_items(
                input_tokens = input_tokens + :input_tokens,
                output_tokens = output_tokens + :output_tokens,
                total_tokens = total_tokens + :total_tokens,
-               last_activity_time = max(last_activity_time, :now)
+               last_activity_time = max(last_activity_time, :now),
+               history_version = history_version + 1
          WHERE pk = :pk
         RETURNING {SESSION_COLUMNS}
         """,

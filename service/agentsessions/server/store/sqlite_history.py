@@ -2,6 +2,7 @@
 
 Sequences stay dense: the next one is always `sessions.item_count + 1`, and
 the stats columns change in the same transaction as the items they count.
+Every write that changes the items bumps `sessions.history_version`.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def add_items(
            SET item_count = item_count + ?,
                message_count = message_count + ?,
                function_call_count = function_call_count + ?,
-               last_activity_time = max(last_activity_time, ?)
+               last_activity_time = max(last_activity_time, ?),
+               history_version = history_version + 1
          WHERE pk = ?
         """,
         (
@@ -180,7 +182,8 @@ def pop_item(conn: sqlite3.Connection, key: SessionKey) -> ItemRecord | None:
            SET item_count = item_count - 1,
                message_count = message_count - ?,
                function_call_count = function_call_count - ?,
-               last_activity_time = max(last_activity_time, ?)
+               last_activity_time = max(last_activity_time, ?),
+               history_version = history_version + 1
          WHERE pk = ?
         """,
         (int(item.type == MESSAGE), int(item.type == FUNCTION_CALL), now_us(), session["pk"]),
@@ -198,7 +201,8 @@ def clear_items(conn: sqlite3.Connection, key: SessionKey) -> int:
            SET item_count = 0,
                message_count = 0,
                function_call_count = 0,
-               last_activity_time = max(last_activity_time, ?)
+               last_activity_time = max(last_activity_time, ?),
+               history_version = history_version + 1
          WHERE pk = ?
         """,
         (now_us(), session["pk"]),
