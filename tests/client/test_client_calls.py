@@ -82,8 +82,8 @@ async def test_history_calls(client: AsyncClient) -> None:
     assert [i.sequence for i in stored] == [1, 2, 3]
     assert [i.name for i in stored] == [f"{name}/items/{n}" for n in (1, 2, 3)]
     assert stored[0].item_json == ""  # not echoed: list_items reads it back
-    first = [i async for i in await client.list_items(name, page_size=1)][0]
-    assert json.loads(first.item_json) == {"role": "user", "content": "héllo 👋"}
+    listed = [i async for i in await client.list_items(name)]
+    assert json.loads(listed[0].item_json) == {"role": "user", "content": "héllo 👋"}
 
     everything = [i.sequence async for i in await client.list_items(name)]
     newest = [i.sequence async for i in await client.list_items(name, newest_count=2)]
