@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentsessions.server.domain.models import DEFAULT_TENANT
+from agentsessions.server.store.sqlite_rows import SESSION_COLUMNS
 from agentsessions.server.store.sqlite_schema import migrate
 
 AGENTS = 10
@@ -110,6 +111,7 @@ def _item(sequence: int) -> tuple[str, str, str]:
 
 
 def _sessions(shape: Shape) -> Iterator[tuple[object, ...]]:
+    """Rows in the order of SESSION_COLUMNS: later migrations add columns with defaults."""
     for i in range(shape.sessions):
         count = shape.items_of(i)
         created = START_US + i * 1_000
@@ -180,7 +182,9 @@ def load(path: Path, shape: Shape, *, progress: bool = False) -> float:
         conn.executemany(f"INSERT INTO agents VALUES ({', '.join('?' * 15)})", _agents(now))
         placeholders = ", ".join("?" * 19)
         for n, chunk in enumerate(_chunks(_sessions(shape))):
-            conn.executemany(f"INSERT INTO sessions VALUES ({placeholders})", chunk)
+            conn.executemany(
+                f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({placeholders})", chunk
+            )
             _report(progress, "sessions", (n + 1) * BATCH, shape.sessions, started)
         conn.execute("COMMIT")
         for n, chunk in enumerate(_chunks(_items(shape))):

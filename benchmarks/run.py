@@ -1,8 +1,8 @@
 """`python -m benchmarks.run [--full]`: runs the scenarios and prints figures next to baselines.
 
 The quick run (`make bench`) takes about two and a half minutes; `--full` (`make bench-full`)
-adds the large-store, many-streams and two-worker scenarios, repeats more and writes
-benchmarks/results/.
+adds the large-store, filtered-scan, many-streams and two-worker scenarios, repeats more and
+writes benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from . import (
     machine,
     scenario_follow,
     scenario_scale,
+    scenario_scans,
     scenario_send,
     scenario_streams,
     scenario_unary,
@@ -39,6 +40,7 @@ QUICK: dict[str, Scenario] = {
 FULL: dict[str, Scenario] = {
     **QUICK,
     "scale": scenario_scale.scale,
+    "scans": scenario_scans.scans,
     "streams": scenario_streams.many_streams,
     "workers": scenario_workers.workers,
 }
