@@ -11,7 +11,7 @@ from agentsessions.client.cli._output import AGENT_COLUMNS, agent_fields
 from agentsessions.client.names import as_agent_name
 from agentsessions.v1 import agent_pb2
 
-# Flag dest -> the Agent field it sets (and the update_mask path it adds).
+# Flag dest -> the Agent field it sets, which is also the update_mask path it adds.
 _FIELDS = {
     "display_name": "display_name",
     "description": "description",
@@ -90,8 +90,10 @@ def _agent_from_flags(args: argparse.Namespace) -> tuple[agent_pb2.Agent, list[s
             getattr(target, leaf).extend(value)
         else:
             setattr(target, leaf, value)
-        paths.append(path.split(".")[0])
-    return agent, sorted(set(paths))
+        # The narrowest path (model_settings.temperature, not model_settings), so an
+        # update leaves the message's other sub-fields as they are.
+        paths.append(path)
+    return agent, sorted(paths)
 
 
 def create_agent(ctx: Context, args: argparse.Namespace) -> int:

@@ -25,15 +25,21 @@ from .validation import (
     update_paths,
 )
 
+# The top-level fields an update may name and, dotted, the sub-fields of its message
+# fields: a path into a message updates only that sub-field (AIP-134, AIP-161).
 UPDATABLE_FIELDS = frozenset(
     {
         "display_name",
         "instructions",
         "model",
         "model_settings",
+        "model_settings.temperature",
+        "model_settings.top_p",
+        "model_settings.max_output_tokens",
         "tools",
         "handoffs",
         "history_policy",
+        "history_policy.max_items",
         "description",
     }
 )
@@ -69,6 +75,25 @@ def check_etag(expected: str, current: str, name: str, metadata: dict[str, str])
 def agent_not_found(agent_id: str) -> NotFound:
     name = names.agent_name(agent_id)
     return NotFound(f"{name} does not exist", reason="AGENT_NOT_FOUND", metadata={"name": name})
+
+
+def merge_agent(current: AgentRecord, changes: AgentRecord, paths: Collection[str]) -> AgentRecord:
+    """`current` with the masked fields taken from `changes`: a whole field for a top-level
+    path, one sub-field for a dotted one; the fields not named keep their value. A mask
+    naming a message and one of its sub-fields takes both from `changes`, so the order of
+    the paths does not matter."""
+    updated = current
+    for path in paths:
+        field, _, sub = path.partition(".")
+        if field == "history_policy":  # its one field, max_items, is stored flat
+            updated = replace(updated, history_max_items=changes.history_max_items)
+        elif sub:  # model_settings.<sub>
+            value = getattr(changes.model_settings, sub)
+            settings = replace(updated.model_settings, **{sub: value})
+            updated = replace(updated, model_settings=settings)
+        else:
+            updated = replace(updated, **{field: getattr(changes, field)})
+    return updated
 
 
 class Agents:
@@ -156,7 +181,6 @@ class Agents:
         paths = update_paths(mask, UPDATABLE_FIELDS)
         if "model" in paths and not changes.model:
             changes = replace(changes, model=DEFAULT_MODEL)
-        attributes = ["history_max_items" if path == "history_policy" else path for path in paths]
         if "handoffs" in paths and changes.agent_id in changes.handoffs:
             raise InvalidArgument.field(
                 "agent.handoffs", "an agent cannot hand off to itself", reason="UNKNOWN_HANDOFF"
@@ -172,7 +196,7 @@ class Agents:
             # Runs inside the store's write transaction on the row as it is there, so two
             # updates of different fields without an etag both survive.
             check_etag(etag, current.etag, name, {"agent_id": current.agent_id})
-            updated = replace(current, **{attr: getattr(changes, attr) for attr in attributes})
+            updated = merge_agent(current, changes, paths)
             self._check_fields(updated)
             if "model" in paths:
                 self._catalog.validate_model(updated.model)

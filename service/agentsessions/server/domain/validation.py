@@ -64,10 +64,14 @@ def _some(values: list[str], shown: int = 3) -> str:
 
 
 def update_paths(mask: Collection[str], updatable: frozenset[str]) -> set[str]:
-    """The fields a field mask names (AIP-134): `*` means every updatable one."""
+    """The paths a field mask names (AIP-134, AIP-161).
+
+    `updatable` holds the resource's updatable fields and, dotted, the sub-fields of its
+    message fields (`model_settings.temperature`): a path into a message updates that
+    sub-field only. `*` means every updatable top-level field, each replaced whole."""
     paths = set(mask)
     if "*" in paths:
-        paths = set(updatable)
+        paths = {path for path in updatable if "." not in path}
     unknown = paths - updatable
     if not paths or unknown:
         raise InvalidArgument.field(
