@@ -12,16 +12,15 @@ thread and back, and those hand-offs cost more CPU than the statements.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 from typing import TypeVar
 
 from ..domain.errors import Unavailable
 from ..domain.models import (
     AgentRecord,
+    ApprovalDecision,
     CancelMode,
     CompactedHistory,
     EventPage,
@@ -30,19 +29,27 @@ from ..domain.models import (
     Lease,
     LoggedEvent,
     NewItem,
+    Resumed,
     RunRecord,
     RunStart,
     SessionKey,
     SessionRecord,
     Usage,
 )
-from ..domain.paging import agent_bytes, item_bytes, read_page, run_bytes, session_bytes
-from . import sqlite_compaction, sqlite_events, sqlite_history, sqlite_resources, sqlite_runs
+from ..domain.paging import agent_bytes, run_bytes
+from . import (
+    sqlite_approvals,
+    sqlite_compaction,
+    sqlite_events,
+    sqlite_history,
+    sqlite_reads,
+    sqlite_resources,
+    sqlite_runs,
+)
 from .base import (
     AddedItems,
     ItemEventsEncoder,
     ItemsRequest,
-    SessionCursor,
     SessionPageEntry,
     SessionQuery,
     SessionScan,
@@ -53,10 +60,7 @@ from .sqlite_queries import (
     SESSION_KEY_SQL,
     key_params,
     list_agents_sql,
-    list_items_sql,
     list_runs_sql,
-    list_sessions_sql,
-    session_scan_end_sql,
 )
 from .sqlite_readers import Readers
 from .sqlite_rows import (
@@ -64,12 +68,10 @@ from .sqlite_rows import (
     RUN_COLUMNS,
     SESSION_COLUMNS,
     agent_from_row,
-    item_from_row,
     run_from_row,
     session_from_row,
 )
 from .sqlite_schema import configure, migrate
-from .sqlite_sql import Params, fetch_all, fetch_one, session_not_found
 from .sqlite_writer import Writer
 
 T = TypeVar("T")
@@ -77,68 +79,6 @@ T = TypeVar("T")
 
 def _closed() -> Unavailable:
     return Unavailable("the store is not open", reason="STORE_CLOSED")
-
-
-def _one(
-    sql: str, params: Params, convert: Callable[[sqlite3.Row], T]
-) -> Callable[[sqlite3.Connection], T | None]:
-    """A read of at most one row, converted on the reader's thread."""
-
-    def read(conn: sqlite3.Connection) -> T | None:
-        row = fetch_one(conn, sql, params)
-        return convert(row) if row is not None else None
-
-    return read
-
-
-def _all(
-    sql: str, params: Params, convert: Callable[[sqlite3.Row], T]
-) -> Callable[[sqlite3.Connection], list[T]]:
-    """A read of many rows, converted on the reader's thread."""
-
-    def read(conn: sqlite3.Connection) -> list[T]:
-        return [convert(row) for row in fetch_all(conn, sql, params)]
-
-    return read
-
-
-def _session_page(query: SessionQuery) -> Callable[[sqlite3.Connection], list[SessionPageEntry]]:
-    column = query.order.field
-
-    def entry(row: sqlite3.Row) -> SessionPageEntry:
-        return SessionPageEntry(
-            session_from_row(row), SessionCursor(value=row[column], row=row["pk"])
-        )
-
-    return _page(
-        *list_sessions_sql(query),
-        entry,
-        limit=query.limit,
-        max_bytes=query.max_bytes,
-        size_of=lambda e: session_bytes(e.session),
-    )
-
-
-def _page(
-    sql: str,
-    params: Params,
-    convert: Callable[[sqlite3.Row], T],
-    *,
-    limit: int,
-    max_bytes: int | None,
-    size_of: Callable[[T], int],
-) -> Callable[[sqlite3.Connection], list[T]]:
-    """A read of a page of rows (domain.paging.read_page): the cursor is read row by row
-    and dropped once the page is full, so a byte budget stops the fetching too."""
-
-    def read(conn: sqlite3.Connection) -> list[T]:
-        cursor = conn.execute(sql, params)
-        try:
-            return read_page(map(convert, cursor), limit, max_bytes, size_of)
-        finally:
-            cursor.close()
-
-    return read
 
 
 class SQLiteStore:
@@ -247,7 +187,7 @@ class SQLiteStore:
 
     async def get_agent(self, tenant: str, agent_id: str) -> AgentRecord | None:
         return await self._read_point(
-            _one(
+            sqlite_reads.one(
                 f"SELECT {AGENT_COLUMNS} FROM agents WHERE tenant = ? AND agent_id = ?",
                 (tenant, agent_id),
                 agent_from_row,
@@ -259,7 +199,7 @@ class SQLiteStore:
             return []
         # One JSON parameter instead of a variable number of placeholders.
         return await self._read(
-            _all(
+            sqlite_reads.every(
                 f"""
                 SELECT {AGENT_COLUMNS}
                   FROM agents
@@ -279,7 +219,7 @@ class SQLiteStore:
         max_bytes: int | None = None,
     ) -> list[AgentRecord]:
         return await self._read(
-            _page(
+            sqlite_reads.page(
                 *list_agents_sql(tenant, after, limit),
                 agent_from_row,
                 limit=limit,
@@ -311,7 +251,7 @@ class SQLiteStore:
 
     async def get_session(self, key: SessionKey) -> SessionRecord | None:
         return await self._read_point(
-            _one(
+            sqlite_reads.one(
                 f"SELECT {SESSION_COLUMNS} FROM sessions AS s WHERE {SESSION_KEY_SQL}",
                 key_params(key),
                 session_from_row,
@@ -319,18 +259,10 @@ class SQLiteStore:
         )
 
     async def list_sessions(self, query: SessionQuery) -> list[SessionPageEntry]:
-        return await self._scan(_session_page(query))
+        return await self._scan(sqlite_reads.session_page(query))
 
     async def scan_sessions(self, query: SessionQuery, rows: int) -> SessionScan:
-        end_sql, end_params = session_scan_end_sql(query, rows)
-
-        def read(conn: sqlite3.Connection) -> SessionScan:
-            # Two statements, two snapshots: like two pages, which keyset paging allows.
-            found = fetch_one(conn, end_sql, end_params)
-            end = None if found is None else SessionCursor(found["value"], found["row"])
-            return SessionScan(_session_page(replace(query, until=end))(conn), end)
-
-        return await self._scan(read)
+        return await self._scan(sqlite_reads.session_scan(query, rows))
 
     async def update_session(
         self, key: SessionKey, change: Callable[[SessionRecord], SessionRecord]
@@ -380,23 +312,9 @@ class SQLiteStore:
         limit: int | None = None,
         max_bytes: int | None = None,
     ) -> list[ItemRecord]:
-        sql, params = list_items_sql(key, after_sequence, newest_count, limit)
-
-        def read(conn: sqlite3.Connection) -> list[ItemRecord]:
-            cursor = conn.execute(sql, params)
-            try:
-                first = cursor.fetchone()
-                if first is None:
-                    raise session_not_found(key)
-                if first["sequence"] is None or (limit is not None and limit <= 0):
-                    return []  # the session exists (no item in range, or none asked for)
-                rows = itertools.chain([first], cursor)
-                count = -1 if limit is None else max(limit, 0)
-                return read_page(map(item_from_row, rows), count, max_bytes, item_bytes)
-            finally:
-                cursor.close()
-
-        return await self._read(read)
+        return await self._read(
+            sqlite_reads.items_page(key, after_sequence, newest_count, limit, max_bytes)
+        )
 
     async def pop_item(self, key: SessionKey) -> ItemRecord | None:
         return await self._write().submit(lambda conn: sqlite_history.pop_item(conn, key))
@@ -421,7 +339,7 @@ class SQLiteStore:
 
     async def get_history_version(self, key: SessionKey) -> int | None:
         return await self._read_point(
-            _one(
+            sqlite_reads.one(
                 f"SELECT history_version FROM sessions AS s WHERE {SESSION_KEY_SQL}",
                 key_params(key),
                 lambda row: int(row["history_version"]),
@@ -444,15 +362,51 @@ class SQLiteStore:
         lease: Lease,
         terminal: TerminalEncoder,
         events: Sequence[LoggedEvent] = (),
+        items: Sequence[NewItem] = (),
     ) -> FinishedRun:
+        batch, stored = list(events), list(items)
+        return await self._write().submit(
+            lambda conn: sqlite_runs.finish_run(conn, run, lease, terminal, batch, stored)
+        )
+
+    async def get_lease(self, key: SessionKey) -> Lease | None:
+        return await self._read_point(lambda conn: sqlite_runs.get_lease(conn, key))
+
+    async def pause_run(
+        self, run: RunRecord, *, lease: Lease, run_state: bytes, events: Sequence[LoggedEvent]
+    ) -> RunRecord:
         batch = list(events)
         return await self._write().submit(
-            lambda conn: sqlite_runs.finish_run(conn, run, lease, terminal, batch)
+            lambda conn: sqlite_approvals.pause_run(conn, run, lease, run_state, batch)
+        )
+
+    async def decide_approvals(
+        self,
+        key: SessionKey,
+        run_id: str,
+        decisions: Sequence[ApprovalDecision],
+        *,
+        request_id: str,
+        decided_by: str,
+        owner: str,
+        lease_expire_time_us: int,
+    ) -> Resumed:
+        return await self._write().submit(
+            lambda conn: sqlite_approvals.decide(
+                conn,
+                key,
+                run_id,
+                list(decisions),
+                request_id=request_id,
+                decided_by=decided_by,
+                owner=owner,
+                lease_expire_time_us=lease_expire_time_us,
+            )
         )
 
     async def get_run(self, key: SessionKey, run_id: str) -> RunRecord | None:
         return await self._read_point(
-            _one(
+            sqlite_reads.one(
                 f"""
                 SELECT {RUN_COLUMNS}
                   FROM sessions AS s
@@ -473,7 +427,7 @@ class SQLiteStore:
         max_bytes: int | None = None,
     ) -> list[RunRecord]:
         return await self._read(
-            _page(
+            sqlite_reads.page(
                 *list_runs_sql(key, after, limit),
                 lambda row: run_from_row(key, row),
                 limit=limit,
