@@ -84,6 +84,8 @@ class RemoteSession:
         pager = await self.client.list_items(
             self.session_id, page_size=_MAX_BATCH, newest_count=newest
         )
+        # The pager follows next_page_token to the end: the server ends a page at about
+        # 1 MiB as well as at page_size, so a long history comes in several pages.
         return [_decode(item) async for item in pager]
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
