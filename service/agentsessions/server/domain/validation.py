@@ -63,6 +63,16 @@ def _some(values: list[str], shown: int = 3) -> str:
     return text + (f" and {len(values) - shown} more" if len(values) > shown else "")
 
 
+def _path_list(updatable: frozenset[str]) -> str:
+    """The paths a mask may name, each message's sub-fields after it in brackets:
+    `model_settings[.temperature|.top_p]`."""
+    shown = []
+    for field in sorted(path for path in updatable if "." not in path):
+        subs = sorted(p.partition(".")[2] for p in updatable if p.startswith(field + "."))
+        shown.append(field + (f"[.{'|.'.join(subs)}]" if subs else ""))
+    return ", ".join(shown)
+
+
 def update_paths(mask: Collection[str], updatable: frozenset[str]) -> set[str]:
     """The paths a field mask names (AIP-134, AIP-161).
 
@@ -74,10 +84,11 @@ def update_paths(mask: Collection[str], updatable: frozenset[str]) -> set[str]:
         paths = {path for path in updatable if "." not in path}
     unknown = paths - updatable
     if not paths or unknown:
+        # Caller input first and at most two of it, so the message stays short.
         raise InvalidArgument.field(
             "update_mask",
-            f"must name fields among {', '.join(sorted(updatable))}"
-            + (f"; cannot update {_some(sorted(unknown))}" if unknown else ""),
+            (f"cannot update {_some(sorted(unknown), 2)}; " if unknown else "")
+            + f"must name fields among {_path_list(updatable)}",
             reason="INVALID_UPDATE_MASK",
         )
     return paths
