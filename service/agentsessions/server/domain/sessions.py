@@ -16,7 +16,7 @@ from ..store.base import (
     Store,
 )
 from . import names
-from .agents import check_etag, new_etag
+from .agents import agent_not_found, check_etag, new_etag
 from .errors import InvalidArgument, NotFound
 from .filters import parse_filter, parse_order_by
 from .models import ItemRecord, NewItem, RunRecord, SessionKey, SessionRecord, now_us
@@ -88,6 +88,10 @@ class Sessions:
         _check_session(session)
         return await self._store.create_session(session, names.check_request_id(request_id))
 
+    async def _check_agent(self, tenant: str, agent_id: str) -> None:
+        if await self._store.get_agent(tenant, agent_id) is None:
+            raise agent_not_found(agent_id)
+
     async def get(self, key: SessionKey) -> SessionRecord:
         session = await self._store.get_session(key)
         if session is None:
@@ -123,6 +127,10 @@ class Sessions:
             scan = await self._store.scan_sessions(query, SCAN_ROWS)
         else:
             scan = SessionScan(await self._store.list_sessions(query), None)
+        if not scan.entries and agent_id is not None:
+            # AIP-132: a parent that does not exist is NOT_FOUND, not an empty list. Asked
+            # only of an empty page: a session listed proves its agent exists.
+            await self._check_agent(tenant, agent_id)
         page = page_of(
             scan.entries,
             limit,
@@ -279,8 +287,8 @@ class Sessions:
         cursor = decode_token(token, params)
         after = (int(cursor[0]), str(cursor[1])) if cursor is not None else None
         runs = await self._store.list_runs(key, after=after, limit=limit + 1, max_bytes=PAGE_BYTES)
-        if not runs and after is None:
-            await self.get(key)  # an empty first page of a missing session is NOT_FOUND
+        if not runs:
+            await self.get(key)  # an empty page of a missing session is NOT_FOUND (AIP-132)
         return page_of(
             runs, limit, params, lambda run: [run.start_time_us, run.run_id], size_of=run_bytes
         )
