@@ -367,22 +367,35 @@ class ApprovalRequired(_message.Message):
     CALL_ID_FIELD_NUMBER: _builtins.int
     TOOL_NAME_FIELD_NUMBER: _builtins.int
     ARGUMENTS_JSON_FIELD_NUMBER: _builtins.int
+    RUN_FIELD_NUMBER: _builtins.int
+    APPROVAL_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     call_id: _builtins.str
     """The call's id."""
     tool_name: _builtins.str
     """The tool's name."""
     arguments_json: _builtins.str
     """The arguments as a JSON object."""
+    run: _builtins.str
+    """The run that waits, `agents/{a}/sessions/{s}/runs/{run}`: decide with
+    ResolveApprovals. Every call waiting at once is announced before the
+    run's state becomes REQUIRES_APPROVAL.
+    """
+    @_builtins.property
+    def approval_expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the run is cancelled if the call is still undecided."""
+
     def __init__(
         self,
         *,
         call_id: _builtins.str = ...,
         tool_name: _builtins.str = ...,
         arguments_json: _builtins.str = ...,
+        run: _builtins.str = ...,
+        approval_expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_expire_time", b"approval_expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_json", b"arguments_json", "call_id", b"call_id", "tool_name", b"tool_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_expire_time", b"approval_expire_time", "arguments_json", b"arguments_json", "call_id", b"call_id", "run", b"run", "tool_name", b"tool_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

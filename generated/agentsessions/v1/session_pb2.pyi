@@ -279,6 +279,13 @@ class Run(_message.Message):
         """Waiting for the session to be free before it starts. Reserved for
         busy-session policies; no run is in this state yet.
         """
+        REQUIRES_APPROVAL: Run._State.ValueType  # 6
+        """A tool call waits for a person's decision (`approvals`): the run
+        stopped before the tool ran and holds its session until
+        ResolveApprovals decides every call, CancelRun cancels it, or
+        `approval_expire_time` passes (then it is CANCELLED, reason
+        APPROVAL_EXPIRED).
+        """
 
     class State(_State, metaclass=_StateEnumTypeWrapper):
         """Where a run is in its life."""
@@ -299,6 +306,13 @@ class Run(_message.Message):
     QUEUED: Run.State.ValueType  # 5
     """Waiting for the session to be free before it starts. Reserved for
     busy-session policies; no run is in this state yet.
+    """
+    REQUIRES_APPROVAL: Run.State.ValueType  # 6
+    """A tool call waits for a person's decision (`approvals`): the run
+    stopped before the tool ran and holds its session until
+    ResolveApprovals decides every call, CancelRun cancels it, or
+    `approval_expire_time` passes (then it is CANCELLED, reason
+    APPROVAL_EXPIRED).
     """
 
     class _CancelMode:
@@ -370,6 +384,8 @@ class Run(_message.Message):
     CANCEL_MODE_FIELD_NUMBER: _builtins.int
     CANCEL_REASON_FIELD_NUMBER: _builtins.int
     EVENTS_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    APPROVALS_FIELD_NUMBER: _builtins.int
+    APPROVAL_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `agents/{agent}/sessions/{session}/runs/{run}`."""
     state: Global___Run.State.ValueType
@@ -415,6 +431,18 @@ class Run(_message.Message):
         StreamRunEvents after that answers OUT_OF_RANGE (reason EVENTS_EXPIRED).
         """
 
+    @_builtins.property
+    def approvals(self) -> _containers.RepeatedCompositeFieldContainer[Global___ToolApproval]:
+        """Tool calls of this run that needed a person's approval, in the order the
+        model made them, with the decision given for each: the run's audit record.
+        """
+
+    @_builtins.property
+    def approval_expire_time(self) -> _timestamp_pb2.Timestamp:
+        """While REQUIRES_APPROVAL: when the run is cancelled if calls are still
+        undecided.
+        """
+
     def __init__(
         self,
         *,
@@ -431,14 +459,91 @@ class Run(_message.Message):
         cancel_mode: Global___Run.CancelMode.ValueType = ...,
         cancel_reason: _builtins.str = ...,
         events_expire_time: _timestamp_pb2.Timestamp | None = ...,
+        approvals: _abc.Iterable[Global___ToolApproval] | None = ...,
+        approval_expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "error", b"error", "events_expire_time", b"events_expire_time", "start_time", b"start_time", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_expire_time", b"approval_expire_time", "end_time", b"end_time", "error", b"error", "events_expire_time", b"events_expire_time", "start_time", b"start_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_mode", b"cancel_mode", "cancel_reason", b"cancel_reason", "end_time", b"end_time", "error", b"error", "events_expire_time", b"events_expire_time", "last_agent", b"last_agent", "last_event_sequence", b"last_event_sequence", "name", b"name", "on_disconnect", b"on_disconnect", "request_id", b"request_id", "start_time", b"start_time", "state", b"state", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_expire_time", b"approval_expire_time", "approvals", b"approvals", "cancel_mode", b"cancel_mode", "cancel_reason", b"cancel_reason", "end_time", b"end_time", "error", b"error", "events_expire_time", b"events_expire_time", "last_agent", b"last_agent", "last_event_sequence", b"last_event_sequence", "name", b"name", "on_disconnect", b"on_disconnect", "request_id", b"request_id", "start_time", b"start_time", "state", b"state", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Run: _TypeAlias = Run  # noqa: Y015
+
+@_typing.final
+class ToolApproval(_message.Message):
+    """A tool call that waits, or waited, for a person's approval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Decision:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _DecisionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[ToolApproval._Decision.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        DECISION_UNSPECIFIED: ToolApproval._Decision.ValueType  # 0
+        """Not decided yet."""
+        APPROVE: ToolApproval._Decision.ValueType  # 1
+        """The tool runs."""
+        REJECT: ToolApproval._Decision.ValueType  # 2
+        """The tool does not run; the model gets `message` as its output."""
+
+    class Decision(_Decision, metaclass=_DecisionEnumTypeWrapper):
+        """What was decided."""
+
+    DECISION_UNSPECIFIED: ToolApproval.Decision.ValueType  # 0
+    """Not decided yet."""
+    APPROVE: ToolApproval.Decision.ValueType  # 1
+    """The tool runs."""
+    REJECT: ToolApproval.Decision.ValueType  # 2
+    """The tool does not run; the model gets `message` as its output."""
+
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    TOOL_NAME_FIELD_NUMBER: _builtins.int
+    ARGUMENTS_JSON_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    DECIDE_TIME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.str
+    """The call's id, as the model gave it."""
+    tool_name: _builtins.str
+    """The tool's name."""
+    arguments_json: _builtins.str
+    """The call's arguments as the model gave them (a JSON object)."""
+    decision: Global___ToolApproval.Decision.ValueType
+    """The decision; unset while the call waits."""
+    message: _builtins.str
+    """The message given with a rejection, which the model receives."""
+    request_id: _builtins.str
+    """The `request_id` of the ResolveApprovals call that decided it."""
+    decided_by: _builtins.str
+    """Who decided: the caller's address as the server saw it."""
+    @_builtins.property
+    def decide_time(self) -> _timestamp_pb2.Timestamp:
+        """When the decision was recorded."""
+
+    def __init__(
+        self,
+        *,
+        call_id: _builtins.str = ...,
+        tool_name: _builtins.str = ...,
+        arguments_json: _builtins.str = ...,
+        decision: Global___ToolApproval.Decision.ValueType = ...,
+        message: _builtins.str = ...,
+        decide_time: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
+        decided_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_json", b"arguments_json", "call_id", b"call_id", "decide_time", b"decide_time", "decided_by", b"decided_by", "decision", b"decision", "message", b"message", "request_id", b"request_id", "tool_name", b"tool_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ToolApproval: _TypeAlias = ToolApproval  # noqa: Y015
 
 @_typing.final
 class Usage(_message.Message):

@@ -573,6 +573,70 @@ class CancelRunRequest(_message.Message):
 Global___CancelRunRequest: _TypeAlias = CancelRunRequest  # noqa: Y015
 
 @_typing.final
+class ResolveApprovalsRequest(_message.Message):
+    """Request for `ResolveApprovals`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DECISIONS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The run, `agents/{agent}/sessions/{session}/runs/{run}`."""
+    request_id: _builtins.str
+    """A UUID that makes a retry of this call safe (AIP-155)."""
+    @_builtins.property
+    def decisions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ApprovalDecision]:
+        """One decision per call, 1 to 64 of them; calls left out keep waiting."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        decisions: _abc.Iterable[Global___ApprovalDecision] | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decisions", b"decisions", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveApprovalsRequest: _TypeAlias = ResolveApprovalsRequest  # noqa: Y015
+
+@_typing.final
+class ApprovalDecision(_message.Message):
+    """A decision on one tool call that waits for approval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.str
+    """The call's id (`ToolApproval.call_id`)."""
+    decision: _session_pb2.ToolApproval.Decision.ValueType
+    """APPROVE or REJECT."""
+    message: _builtins.str
+    """With REJECT: what the model receives as the tool's output, up to 4096
+    characters; a default text when empty.
+    """
+    def __init__(
+        self,
+        *,
+        call_id: _builtins.str = ...,
+        decision: _session_pb2.ToolApproval.Decision.ValueType = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id", "decision", b"decision", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalDecision: _TypeAlias = ApprovalDecision  # noqa: Y015
+
+@_typing.final
 class CompactSessionRequest(_message.Message):
     """Request for `CompactSession`."""
 

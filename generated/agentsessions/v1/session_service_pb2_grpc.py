@@ -80,6 +80,11 @@ class SessionServiceStub:
                 request_serializer=agentsessions_dot_v1_dot_session__service__pb2.CancelRunRequest.SerializeToString,
                 response_deserializer=agentsessions_dot_v1_dot_session__pb2.Run.FromString,
                 _registered_method=True)
+        self.ResolveApprovals = channel.unary_unary(
+                '/agentsessions.v1.SessionService/ResolveApprovals',
+                request_serializer=agentsessions_dot_v1_dot_session__service__pb2.ResolveApprovalsRequest.SerializeToString,
+                response_deserializer=agentsessions_dot_v1_dot_session__pb2.Run.FromString,
+                _registered_method=True)
         self.ListItems = channel.unary_unary(
                 '/agentsessions.v1.SessionService/ListItems',
                 request_serializer=agentsessions_dot_v1_dot_session__service__pb2.ListItemsRequest.SerializeToString,
@@ -197,6 +202,19 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResolveApprovals(self, request, context):
+        """Decides tool calls of a run in REQUIRES_APPROVAL (AIP-136 custom method)
+        and returns the run. Once every waiting call is decided the run goes on
+        in the same run, its events continuing the same sequence (an open
+        SendMessage or StreamRunEvents stream carries them). A decision is
+        single-use: deciding a call again fails with FAILED_PRECONDITION
+        (reason ALREADY_DECIDED) unless it is a retry with the same
+        `request_id` and the same decisions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListItems(self, request, context):
         """Lists a session's history in chronological order.
         """
@@ -309,6 +327,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
             'CancelRun': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelRun,
                     request_deserializer=agentsessions_dot_v1_dot_session__service__pb2.CancelRunRequest.FromString,
+                    response_serializer=agentsessions_dot_v1_dot_session__pb2.Run.SerializeToString,
+            ),
+            'ResolveApprovals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveApprovals,
+                    request_deserializer=agentsessions_dot_v1_dot_session__service__pb2.ResolveApprovalsRequest.FromString,
                     response_serializer=agentsessions_dot_v1_dot_session__pb2.Run.SerializeToString,
             ),
             'ListItems': grpc.unary_unary_rpc_method_handler(
@@ -570,6 +593,33 @@ class SessionService:
             target,
             '/agentsessions.v1.SessionService/CancelRun',
             agentsessions_dot_v1_dot_session__service__pb2.CancelRunRequest.SerializeToString,
+            agentsessions_dot_v1_dot_session__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveApprovals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentsessions.v1.SessionService/ResolveApprovals',
+            agentsessions_dot_v1_dot_session__service__pb2.ResolveApprovalsRequest.SerializeToString,
             agentsessions_dot_v1_dot_session__pb2.Run.FromString,
             options,
             channel_credentials,

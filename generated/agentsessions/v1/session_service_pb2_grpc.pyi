@@ -71,6 +71,15 @@ class SessionServiceStub:
     finish and be stored first. Waits, within the call's deadline, for the
     run to end; a run that has already ended is returned unchanged.
     """
+    ResolveApprovals: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.ResolveApprovalsRequest, _session_pb2.Run]
+    """Decides tool calls of a run in REQUIRES_APPROVAL (AIP-136 custom method)
+    and returns the run. Once every waiting call is decided the run goes on
+    in the same run, its events continuing the same sequence (an open
+    SendMessage or StreamRunEvents stream carries them). A decision is
+    single-use: deciding a call again fails with FAILED_PRECONDITION
+    (reason ALREADY_DECIDED) unless it is a retry with the same
+    `request_id` and the same decisions.
+    """
     ListItems: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.ListItemsRequest, _session_service_pb2.ListItemsResponse]
     """Lists a session's history in chronological order."""
     AddItems: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.AddItemsRequest, _session_service_pb2.AddItemsResponse]
@@ -145,6 +154,15 @@ class SessionServiceAsyncStub(SessionServiceStub):
     it now; AFTER_TURN lets the current model turn and its tool calls
     finish and be stored first. Waits, within the call's deadline, for the
     run to end; a run that has already ended is returned unchanged.
+    """
+    ResolveApprovals: _aio.UnaryUnaryMultiCallable[_session_service_pb2.ResolveApprovalsRequest, _session_pb2.Run]  # type: ignore[assignment]
+    """Decides tool calls of a run in REQUIRES_APPROVAL (AIP-136 custom method)
+    and returns the run. Once every waiting call is decided the run goes on
+    in the same run, its events continuing the same sequence (an open
+    SendMessage or StreamRunEvents stream carries them). A decision is
+    single-use: deciding a call again fails with FAILED_PRECONDITION
+    (reason ALREADY_DECIDED) unless it is a retry with the same
+    `request_id` and the same decisions.
     """
     ListItems: _aio.UnaryUnaryMultiCallable[_session_service_pb2.ListItemsRequest, _session_service_pb2.ListItemsResponse]  # type: ignore[assignment]
     """Lists a session's history in chronological order."""
@@ -265,6 +283,21 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         it now; AFTER_TURN lets the current model turn and its tool calls
         finish and be stored first. Waits, within the call's deadline, for the
         run to end; a run that has already ended is returned unchanged.
+        """
+
+    @_abc_1.abstractmethod
+    def ResolveApprovals(
+        self,
+        request: _session_service_pb2.ResolveApprovalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_pb2.Run, _abc.Awaitable[_session_pb2.Run]]:
+        """Decides tool calls of a run in REQUIRES_APPROVAL (AIP-136 custom method)
+        and returns the run. Once every waiting call is decided the run goes on
+        in the same run, its events continuing the same sequence (an open
+        SendMessage or StreamRunEvents stream carries them). A decision is
+        single-use: deciding a call again fails with FAILED_PRECONDITION
+        (reason ALREADY_DECIDED) unless it is a retry with the same
+        `request_id` and the same decisions.
         """
 
     @_abc_1.abstractmethod

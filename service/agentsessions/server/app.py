@@ -69,6 +69,7 @@ class AgentSessionsServer:
             encode=encode_run_event,
             lease_seconds=config.lease_seconds,
             retention_seconds=config.event_retention_seconds,
+            approval_timeout_seconds=config.approval_timeout_seconds,
         )
         self.catalog: AgentCatalog = catalog or self.runner
         self.agents = Agents(self.store, self.catalog)

@@ -39,6 +39,8 @@ class Config:
     lease_seconds: float = 10.0
     # How long a finished run's events stay readable by StreamRunEvents.
     event_retention_seconds: float = 3600.0
+    # How long a tool call may wait for approval before its run is cancelled.
+    approval_timeout_seconds: float = 86400.0
     # A pause between the echo model's words, to watch a reply stream or try cancelling it.
     echo_word_delay_seconds: float = 0.0
     log_level: str = "INFO"
@@ -61,6 +63,7 @@ _MINIMUM: dict[str, float] = {
     "max_message_bytes": 1,
     "lease_seconds": 0.001,
     "event_retention_seconds": 0,
+    "approval_timeout_seconds": 0.001,
     "echo_word_delay_seconds": 0,
 }
 _PORT_MAX = 65535

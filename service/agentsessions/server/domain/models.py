@@ -30,6 +30,15 @@ class RunState(enum.IntEnum):
     FAILED = 3
     CANCELLED = 4
     QUEUED = 5
+    REQUIRES_APPROVAL = 6
+
+
+class Decision(enum.IntEnum):
+    """Mirrors agentsessions.v1.ToolApproval.Decision."""
+
+    UNDECIDED = 0
+    APPROVE = 1
+    REJECT = 2
 
 
 class CancelMode(enum.IntEnum):
@@ -145,6 +154,27 @@ class RunError:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolApproval:
+    """A tool call that waits, or waited, for a person's decision."""
+
+    call_id: str
+    tool_name: str
+    arguments_json: str
+    decision: Decision = Decision.UNDECIDED
+    message: str = ""
+    decide_time_us: int | None = None
+    request_id: str = ""
+    decided_by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalDecision:
+    call_id: str
+    decision: Decision
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RunRecord:
     key: SessionKey
     run_id: str
@@ -162,6 +192,8 @@ class RunRecord:
     cancel_reason: str = ""
     events_expire_time_us: int | None = None
     owner: str = ""  # the process executing the run (see runtime/leases.py)
+    approvals: tuple[ToolApproval, ...] = ()
+    approval_expire_time_us: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -195,6 +227,16 @@ class RunStart:
     lease: Lease | None = None
     joined: bool = False
     busy: Lease | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """What deciding did: the run as recorded and, when no call waits any more, the lease
+    it goes on under and the SDK state it goes on from."""
+
+    run: RunRecord
+    lease: Lease | None = None
+    run_state: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,15 @@ class AgentUpdatedEvent(RunEventBase):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRequiredEvent(RunEventBase):
+    run_id: str
+    call_id: str
+    tool_name: str
+    arguments_json: str
+    expire_time_us: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunCompletedEvent(RunEventBase):
     run: RunRecord
     final_output: str
@@ -84,6 +93,7 @@ RunEvent = (
     | ToolCalledEvent
     | ToolOutputEvent
     | AgentUpdatedEvent
+    | ApprovalRequiredEvent
     | RunCompletedEvent
     | RunFailedEvent
     | RunCancelledEvent

@@ -23,6 +23,7 @@ from typing import Any
 from agents import Agent, RunConfig, Runner
 from agents.memory import SessionSettings
 from agents.result import RunResultStreaming
+from agents.run_state import RunState as SdkRunState
 
 from ..domain.errors import DomainError
 from ..domain.models import (
@@ -37,9 +38,11 @@ from ..domain.models import (
     now_us,
 )
 from ..store.base import Store
+from .approvals import PausedInput, approval_of
 from .errors import run_error_of
 from .events import (
     AgentUpdatedEvent,
+    ApprovalRequiredEvent,
     MessageCompletedEvent,
     RunEvent,
     RunStartedEvent,
@@ -105,10 +108,16 @@ class RunPlan:
     """What a run executes: the agent, its input and limits."""
 
     agent: Agent[Any]
-    run_input: RunInput
+    run_input: RunInput | PausedInput
     max_turns: int
     history_max_items: int  # the agent's policy; 0: the whole history
     retention_us: int  # how long the run's events stay after it ends
+    approval_timeout_us: int  # how long a tool call may wait for approval
+
+    async def sdk_input(self) -> str | list[Any] | SdkRunState[Any, Agent[Any]]:
+        if isinstance(self.run_input, PausedInput):
+            return await self.run_input.to_sdk(self.agent)
+        return self.run_input.to_sdk()
 
 
 class RunExecution:
@@ -131,12 +140,13 @@ class RunExecution:
         self._plan = plan
         self._log = events
         self._encode = encode
-        self._sequence = 0
-        self._current_agent = ""
+        self._sequence = run.last_sequence  # a run that waited for approval goes on
+        # A run that waited for approval goes on with the agent it stopped with.
+        self._current_agent = run.last_agent_id if run.last_sequence else ""
         self._after_turn: CancelRequested | None = None
         self._result: RunResultStreaming | None = None
         self._driver: asyncio.Task[None] | None = None
-        self._started = False  # the run's first event is written
+        self._started = run.last_sequence > 0  # the run's first event is written
         self._session = StoreSession(
             store, run.key, run_id=run.run_id, fence=lease, write=sink.write_items
         )
@@ -160,7 +170,7 @@ class RunExecution:
         self._sequence += 1
         return {"sequence": self._sequence, "key": self.run.key}
 
-    def _start(self, limit: int | None) -> None:
+    def _start(self, limit: int | None, sdk_input: Any) -> None:
         plan = self._plan
         config = RunConfig(
             tracing_disabled=True,
@@ -169,7 +179,7 @@ class RunExecution:
         try:
             self._result = Runner.run_streamed(
                 plan.agent,
-                plan.run_input.to_sdk(),
+                sdk_input,
                 session=self._session,
                 max_turns=plan.max_turns,
                 run_config=config,
@@ -197,7 +207,7 @@ class RunExecution:
     async def _execute(self) -> None:
         # Read once the run holds the session, and inside the run: a failure here ends it.
         limit = await history_window(self._store, self.run.key, self._plan.history_max_items)
-        self._start(limit)
+        self._start(limit, await self._plan.sdk_input())
         while True:
             entry = await self.sink.get()
             if isinstance(entry, CancelRequested) and entry.mode == CancelMode.AFTER_TURN:
@@ -263,6 +273,9 @@ class RunExecution:
         if entry.error is not None:
             await self._finish(RunState.FAILED, error=entry.error)
             return
+        if self._result is not None and self._result.interruptions and self._after_turn is None:
+            await self._pause(self._result)
+            return
         final = self._result.final_output if self._result is not None else None
         if self._after_turn is not None and final is None:
             await self._finish(RunState.CANCELLED, cancel=self._after_turn)
@@ -301,6 +314,45 @@ class RunExecution:
         if self._driver is not None:
             self._driver.cancel()
             await asyncio.wait({self._driver})
+
+    async def _pause(self, result: RunResultStreaming) -> None:
+        """Stops before tools that need approval: records the calls and the SDK's state, and
+        announces each call; the session stays held until the calls are decided."""
+        approvals = tuple(approval_of(item) for item in result.interruptions)
+        expire = now_us() + self._plan.approval_timeout_us
+        state = json.dumps(result.to_state().to_json(), ensure_ascii=False).encode()
+        try:
+            rest = await self._log.close()
+        except Exception as exc:
+            await self._finish(RunState.FAILED, error=exc)
+            return
+        announced = [
+            ApprovalRequiredEvent(
+                **self._meta(),
+                run_id=self.run.run_id,
+                call_id=a.call_id,
+                tool_name=a.tool_name,
+                arguments_json=a.arguments_json,
+                expire_time_us=expire,
+            )
+            for a in approvals
+        ]
+        events = [*rest, *(LoggedEvent(e.sequence, False, self._encode(e)) for e in announced)]
+        waiting = dataclasses.replace(
+            self.run,
+            approvals=approvals,
+            approval_expire_time_us=expire,
+            last_agent_id=self._current_agent or self.run.last_agent_id,
+        )
+        try:
+            self.run = await self._store.pause_run(
+                waiting, lease=self._lease, run_state=state, events=events
+            )
+        except DomainError as exc:
+            if exc.reason != "LEASE_LOST":  # else another process ended it: nothing to record
+                await self._finish(RunState.FAILED, error=exc)
+            return
+        self._log.published(events)
 
     async def _finish(
         self,

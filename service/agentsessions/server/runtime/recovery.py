@@ -5,7 +5,9 @@
 process of this host that no longer exists) is taken over in one transaction that finishes its
 run as FAILED with reason RUN_INTERRUPTED and appends the terminal event; the history keeps
 the whole turns the run had stored. It runs at start-up, every sweep, and whenever a send finds
-its session held by such a lease. The same sweep deletes the events of runs past retention.
+its session held by such a lease. A run that waits for approval holds its lease with no owner
+until the approval expires; then the sweep ends it CANCELLED (APPROVAL_EXPIRED). The same sweep
+deletes the events of runs past retention.
 """
 
 from __future__ import annotations
@@ -17,10 +19,17 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ..domain.errors import DomainError
-from ..domain.models import Lease, RunError, RunState, now_us
-from ..domain.names import session_name
+from ..domain.models import Lease, RunError, RunRecord, RunState, now_us
+from ..domain.names import run_name, session_name
 from ..store.base import Store
 from . import owners
+from .approvals import (
+    APPROVAL_EXPIRED,
+    CANCELLED_OUTPUT,
+    EXPIRED_OUTPUT,
+    end_waiting,
+    waiting_lease,
+)
 from .errors import Code
 from .run_log import Encoder, RunSignals, terminal_encoder
 
@@ -63,6 +72,9 @@ class Recovery:
             return False
         try:
             run = await self._store.get_run(lease.key, lease.run_id) if lease.run_id else None
+            if run is not None and run.state == RunState.REQUIRES_APPROVAL:
+                expired = await self._end_waiting(run, lease, APPROVAL_EXPIRED, EXPIRED_OUTPUT)
+                return expired is not None
             if run is None or run.state != RunState.RUNNING:
                 return await self._store.release_lease(lease)
             end = now_us()
@@ -86,6 +98,32 @@ class Recovery:
         )
         self._signals.publish(session_name(lease.key))
         return True
+
+    async def cancel_waiting(self, run: RunRecord, reason: str) -> RunRecord | None:
+        """Ends a run that waits for approval as CANCELLED; None when it no longer waits."""
+        lease = await waiting_lease(self._store, run)
+        if lease is None:
+            return None
+        return await self._end_waiting(run, lease, reason, CANCELLED_OUTPUT)
+
+    async def _end_waiting(
+        self, run: RunRecord, lease: Lease, reason: str, output: str
+    ) -> RunRecord | None:
+        ended = await end_waiting(
+            self._store,
+            run,
+            lease,
+            reason=reason,
+            output=output,
+            encode=self._encode,
+            retention_us=self._retention_us,
+        )
+        if ended is not None:
+            extra = {"run": run.run_id, "reason": reason}
+            log.info("run ended while waiting for approval", extra=extra)
+            self._signals.publish(run_name(run.key, run.run_id))
+            self._signals.publish(session_name(run.key))
+        return ended
 
     async def sweep(self) -> None:
         """One pass: recover abandoned leases, delete a step of expired events."""

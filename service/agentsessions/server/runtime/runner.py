@@ -20,14 +20,16 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
 from typing import Any
 
-from agents import Model, set_tracing_disabled
+from agents import Agent, Model, set_tracing_disabled
 
 from ..domain.agents import agent_not_found
 from ..domain.errors import DeadlineExceeded, DomainError, InvalidArgument, Unavailable
 from ..domain.models import (
+    AgentRecord,
+    ApprovalDecision,
     CancelMode,
     CompactedHistory,
     DisconnectPolicy,
@@ -43,6 +45,7 @@ from ..domain.sessions import run_not_found, session_not_found
 from ..store.base import Store
 from . import owners
 from .agent_graph import build_agent, load_reachable
+from .approvals import PausedInput
 from .compaction import compact_session
 from .execution import RunExecution, RunPlan
 from .inputs import RunInput
@@ -85,6 +88,7 @@ class AgentRunner:
         encode: Encoder,
         lease_seconds: float = 10.0,
         retention_seconds: float = 3600.0,
+        approval_timeout_seconds: float = 86400.0,
     ) -> None:
         # The SDK would otherwise export traces to OpenAI: no network unless a model needs it.
         set_tracing_disabled(True)
@@ -95,6 +99,7 @@ class AgentRunner:
         self._encode = encode
         self._lease_us = int(lease_seconds * 1e6)
         self._retention_us = int(retention_seconds * 1e6)
+        self._approval_timeout_us = int(approval_timeout_seconds * 1e6)
         self._signals = RunSignals(store)
         self._recovery = Recovery(
             store, self._signals, encode, owner=self.owner, retention_us=self._retention_us
@@ -143,14 +148,7 @@ class AgentRunner:
         if root is None:
             raise agent_not_found(key.agent_id)
         sink = RunSink()
-
-        def observe(model: Model, agent_id: str) -> Model:
-            return ObservedModel(model, agent_id, sink)
-
-        records = await load_reachable(self.store, root)
-        agent = build_agent(
-            records, root.agent_id, models=self.models, tools=self.tools, observe=observe
-        )
+        agent = await self._build(root, sink)
         run = RunRecord(
             key=key,
             run_id=new_id(),
@@ -167,12 +165,64 @@ class AgentRunner:
             return started
         recorded, lease = started
         plan = RunPlan(
-            agent, run_input, options.max_turns, root.history_max_items, self._retention_us
+            agent,
+            run_input,
+            options.max_turns,
+            root.history_max_items,
+            self._retention_us,
+            self._approval_timeout_us,
         )
-        events = EventLog(self.store, lease, self._signals, self._encode)
-        execution = RunExecution(self.store, recorded, lease, plan, sink, events, self._encode)
-        self._launch(execution)
+        self._launch(recorded, lease, plan, sink)
         return RunHandle(recorded, joined=False)
+
+    async def _build(self, root: AgentRecord, sink: RunSink) -> Agent[Any]:
+        def observe(model: Model, agent_id: str) -> Model:
+            return ObservedModel(model, agent_id, sink)
+
+        records = await load_reachable(self.store, root)
+        return build_agent(
+            records, root.agent_id, models=self.models, tools=self.tools, observe=observe
+        )
+
+    async def resolve_approvals(
+        self,
+        key: SessionKey,
+        run_id: str,
+        decisions: Sequence[ApprovalDecision],
+        *,
+        request_id: str,
+        decided_by: str,
+    ) -> RunRecord:
+        """Records decisions on a run that waits for approval (store.decide_approvals); when
+        none waits any more, the run goes on here, from the state it stopped in."""
+        self._refuse_when_closing()
+        resumed = await self.store.decide_approvals(
+            key,
+            run_id,
+            decisions,
+            request_id=request_id,
+            decided_by=decided_by,
+            owner=self.owner,
+            lease_expire_time_us=now_us() + self._lease_us,
+        )
+        if resumed.lease is None or resumed.run_state is None:
+            return resumed.run
+        run, sink = resumed.run, RunSink()
+        paused = PausedInput(resumed.run_state, run.approvals)
+        agent: Agent[Any] = Agent(name=key.agent_id)
+        try:
+            root = await self.store.get_agent(key.tenant, key.agent_id)
+            if root is None:
+                raise agent_not_found(key.agent_id)
+            agent = await self._build(root, sink)
+        except DomainError as exc:
+            # The agent changed while the run waited: the run ends FAILED with the reason.
+            paused = dataclasses.replace(paused, error=exc)
+        plan = RunPlan(
+            agent, paused, paused.max_turns, 0, self._retention_us, self._approval_timeout_us
+        )
+        self._launch(run, resumed.lease, plan, sink)
+        return run
 
     async def _take_session(
         self, run: RunRecord, options: SendOptions
@@ -213,8 +263,10 @@ class AgentRunner:
         seconds = SAFETY_WAIT_SECONDS if remaining is None else min(remaining, SAFETY_WAIT_SECONDS)
         await self._signals.wait(session_name(holder.key), ticket, seconds)
 
-    def _launch(self, execution: RunExecution) -> None:
-        name = run_name(execution.run.key, execution.run.run_id)
+    def _launch(self, run: RunRecord, lease: Lease, plan: RunPlan, sink: RunSink) -> None:
+        events = EventLog(self.store, lease, self._signals, self._encode)
+        execution = RunExecution(self.store, run, lease, plan, sink, events, self._encode)
+        name = run_name(run.key, run.run_id)
         self._active[name] = execution
         self._idle.clear()
         self._signals.add_local(name)
@@ -270,6 +322,10 @@ class AgentRunner:
         """Asks the run to stop (recorded in the store, so its process hears of it wherever
         it runs), waits up to `wait_seconds` for its end, and returns it as it is then."""
         run = await self.store.request_cancel(key, run_id, mode, reason)
+        if run is not None and run.state == RunState.REQUIRES_APPROVAL:
+            # Nothing executes a waiting run: end it here, unless it went on meanwhile.
+            ended = await self._recovery.cancel_waiting(run, reason)
+            run = ended or await self.store.request_cancel(key, run_id, mode, reason)
         if run is None:
             raise run_not_found(key, run_id)
         if run.finished:

@@ -13,10 +13,12 @@ from ..domain.models import (
     ItemRecord,
     ModelSettingsSpec,
     RunRecord,
+    RunState,
     SessionKey,
     SessionRecord,
     SessionState,
     SessionStats,
+    ToolApproval,
     Usage,
 )
 from ..domain.validation import timestamp_micros
@@ -189,6 +191,24 @@ def run_to_proto(run: RunRecord) -> session_pb2.Run:
         message.events_expire_time.CopyFrom(timestamp(run.events_expire_time_us))
     if run.error is not None:
         message.error.CopyFrom(run_error_to_proto(run))
+    if run.approval_expire_time_us is not None and run.state == RunState.REQUIRES_APPROVAL:
+        message.approval_expire_time.CopyFrom(timestamp(run.approval_expire_time_us))
+    message.approvals.extend(approval_to_proto(a) for a in run.approvals)
+    return message
+
+
+def approval_to_proto(approval: ToolApproval) -> session_pb2.ToolApproval:
+    message = session_pb2.ToolApproval(
+        call_id=approval.call_id,
+        tool_name=approval.tool_name,
+        arguments_json=approval.arguments_json,
+        decision=session_pb2.ToolApproval.Decision.ValueType(int(approval.decision)),
+        message=approval.message,
+        request_id=approval.request_id,
+        decided_by=approval.decided_by,
+    )
+    if approval.decide_time_us is not None:
+        message.decide_time.CopyFrom(timestamp(approval.decide_time_us))
     return message
 
 

@@ -7,6 +7,7 @@ from agentsessions.v1 import events_pb2
 from ..domain import names
 from ..runtime.events import (
     AgentUpdatedEvent,
+    ApprovalRequiredEvent,
     MessageCompletedEvent,
     RunCancelledEvent,
     RunCompletedEvent,
@@ -74,6 +75,16 @@ def run_event_to_proto(event: RunEvent) -> events_pb2.SendMessageResponse:
         response.agent_updated.CopyFrom(
             events_pb2.AgentUpdated(
                 from_agent=_agent(event.from_agent_id), to_agent=_agent(event.to_agent_id)
+            )
+        )
+    elif isinstance(event, ApprovalRequiredEvent):
+        response.approval_required.CopyFrom(
+            events_pb2.ApprovalRequired(
+                call_id=event.call_id,
+                tool_name=event.tool_name,
+                arguments_json=event.arguments_json,
+                run=names.run_name(key, event.run_id),
+                approval_expire_time=timestamp(event.expire_time_us),
             )
         )
     elif isinstance(event, RunCompletedEvent):

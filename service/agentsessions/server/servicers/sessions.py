@@ -11,6 +11,7 @@ from agentsessions.v1 import events_pb2, session_pb2, session_service_pb2, sessi
 from google.protobuf import empty_pb2
 
 from ..domain import names
+from ..domain.approvals import decisions_of
 from ..domain.errors import InvalidArgument, Unimplemented
 from ..domain.models import CancelMode, DisconnectPolicy, SessionKey
 from ..domain.sessions import Sessions
@@ -178,6 +179,23 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             CancelMode.AFTER_TURN if after_turn else CancelMode.IMMEDIATE,
             # Leave time to answer within the caller's deadline.
             wait_seconds=CANCEL_WAIT_SECONDS if remaining is None else max(remaining - 0.5, 0),
+        )
+        return run_to_proto(run)
+
+    async def ResolveApprovals(
+        self, request: pb.ResolveApprovalsRequest, context: Context
+    ) -> session_pb2.Run:
+        runner = self._require_runner()
+        key, run_id = names.run_key(request.name, tenant_of(context))
+        decisions = decisions_of(
+            [(d.call_id, int(d.decision), d.message) for d in request.decisions]
+        )
+        run = await runner.resolve_approvals(
+            key,
+            run_id,
+            decisions,
+            request_id=names.check_request_id(request.request_id) or "",
+            decided_by=context.peer() or "",
         )
         return run_to_proto(run)
 

@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 from ..domain.models import (
     AgentRecord,
+    ApprovalDecision,
     CancelMode,
     CompactedHistory,
     EventPage,
@@ -22,6 +23,7 @@ from ..domain.models import (
     Lease,
     LoggedEvent,
     NewItem,
+    Resumed,
     RunRecord,
     RunStart,
     SessionKey,
@@ -264,6 +266,7 @@ class Store(Protocol):
         lease: Lease,
         terminal: TerminalEncoder,
         events: Sequence[LoggedEvent] = (),
+        items: Sequence[NewItem] = (),
     ) -> FinishedRun:
         """In one transaction, while `lease` holds the session: appends the run's last
         `events`, records its end state, usage, error, cancellation and
@@ -271,6 +274,33 @@ class Store(Protocol):
         `terminal(run, stats, sequence)` as the run's last event and frees the session.
         Raises NotFound, FailedPrecondition (RUN_ALREADY_FINISHED), Aborted (LEASE_LOST)
         when another holds the session now."""
+
+    async def get_lease(self, key: SessionKey) -> Lease | None:
+        """Who holds the session now; None when it is free or does not exist."""
+
+    async def pause_run(
+        self, run: RunRecord, *, lease: Lease, run_state: bytes, events: Sequence[LoggedEvent]
+    ) -> RunRecord:
+        """In one transaction, while `lease` holds the session: records the RUNNING run as
+        REQUIRES_APPROVAL with `run.approvals` and `run.approval_expire_time_us`, keeps
+        `run_state` (the SDK's, to go on from), appends `events` and hands the lease to no
+        process until the approval expires. FailedPrecondition when the run is not running."""
+
+    async def decide_approvals(
+        self,
+        key: SessionKey,
+        run_id: str,
+        decisions: Sequence[ApprovalDecision],
+        *,
+        request_id: str,
+        decided_by: str,
+        owner: str,
+        lease_expire_time_us: int,
+    ) -> Resumed:
+        """Records `decisions` on the run, all or none: InvalidArgument (UNKNOWN_CALL),
+        FailedPrecondition (ALREADY_DECIDED, unless the same request decided the same;
+        RUN_NOT_WAITING). When no call waits any more, the run is RUNNING again under a new
+        lease of `owner` and its SDK state comes back with it."""
 
     async def get_run(self, key: SessionKey, run_id: str) -> RunRecord | None: ...
 
@@ -346,6 +376,7 @@ class Store(Protocol):
 
 __all__ = [
     "AddedItems",
+    "ItemEventsEncoder",
     "ItemsRequest",
     "SessionCursor",
     "SessionFilter",
@@ -354,7 +385,6 @@ __all__ = [
     "SessionQuery",
     "SessionScan",
     "Store",
-    "ItemEventsEncoder",
     "TerminalEncoder",
     "Usage",
 ]

@@ -20,6 +20,7 @@ from typing import TypeVar
 from ..domain.errors import Unavailable
 from ..domain.models import (
     AgentRecord,
+    ApprovalDecision,
     CancelMode,
     CompactedHistory,
     EventPage,
@@ -28,6 +29,7 @@ from ..domain.models import (
     Lease,
     LoggedEvent,
     NewItem,
+    Resumed,
     RunRecord,
     RunStart,
     SessionKey,
@@ -36,6 +38,7 @@ from ..domain.models import (
 )
 from ..domain.paging import agent_bytes, run_bytes
 from . import (
+    sqlite_approvals,
     sqlite_compaction,
     sqlite_events,
     sqlite_history,
@@ -359,10 +362,46 @@ class SQLiteStore:
         lease: Lease,
         terminal: TerminalEncoder,
         events: Sequence[LoggedEvent] = (),
+        items: Sequence[NewItem] = (),
     ) -> FinishedRun:
+        batch, stored = list(events), list(items)
+        return await self._write().submit(
+            lambda conn: sqlite_runs.finish_run(conn, run, lease, terminal, batch, stored)
+        )
+
+    async def get_lease(self, key: SessionKey) -> Lease | None:
+        return await self._read_point(lambda conn: sqlite_runs.get_lease(conn, key))
+
+    async def pause_run(
+        self, run: RunRecord, *, lease: Lease, run_state: bytes, events: Sequence[LoggedEvent]
+    ) -> RunRecord:
         batch = list(events)
         return await self._write().submit(
-            lambda conn: sqlite_runs.finish_run(conn, run, lease, terminal, batch)
+            lambda conn: sqlite_approvals.pause_run(conn, run, lease, run_state, batch)
+        )
+
+    async def decide_approvals(
+        self,
+        key: SessionKey,
+        run_id: str,
+        decisions: Sequence[ApprovalDecision],
+        *,
+        request_id: str,
+        decided_by: str,
+        owner: str,
+        lease_expire_time_us: int,
+    ) -> Resumed:
+        return await self._write().submit(
+            lambda conn: sqlite_approvals.decide(
+                conn,
+                key,
+                run_id,
+                list(decisions),
+                request_id=request_id,
+                decided_by=decided_by,
+                owner=owner,
+                lease_expire_time_us=lease_expire_time_us,
+            )
         )
 
     async def get_run(self, key: SessionKey, run_id: str) -> RunRecord | None:

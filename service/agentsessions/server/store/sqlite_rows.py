@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from ..domain.models import (
     AgentRecord,
     CancelMode,
+    Decision,
     DisconnectPolicy,
     ItemRecord,
     ModelSettingsSpec,
@@ -20,6 +22,7 @@ from ..domain.models import (
     SessionRecord,
     SessionState,
     SessionStats,
+    ToolApproval,
     Usage,
 )
 
@@ -47,7 +50,7 @@ RUN_COLUMNS = """
     r.run_id, r.state, r.requests, r.input_tokens, r.output_tokens, r.total_tokens,
     r.error_code, r.error_message, r.error_reason, r.start_time, r.end_time, r.last_agent_id,
     r.request_id, r.request_hash, r.on_disconnect, r.last_sequence, r.cancel_mode,
-    r.cancel_reason, r.events_expire_time, r.owner
+    r.cancel_reason, r.events_expire_time, r.owner, r.approvals, r.approval_expire_time
 """
 
 
@@ -209,4 +212,32 @@ def run_from_row(key: SessionKey, row: sqlite3.Row) -> RunRecord:
         cancel_reason=row["cancel_reason"],
         events_expire_time_us=row["events_expire_time"],
         owner=row["owner"],
+        approvals=approvals_from_json(row["approvals"]),
+        approval_expire_time_us=row["approval_expire_time"],
+    )
+
+
+def approvals_to_json(approvals: Sequence[ToolApproval]) -> str:
+    return json.dumps(
+        [
+            [
+                a.call_id,
+                a.tool_name,
+                a.arguments_json,
+                int(a.decision),
+                a.message,
+                a.decide_time_us,
+                a.request_id,
+                a.decided_by,
+            ]
+            for a in approvals
+        ],
+        ensure_ascii=False,
+    )
+
+
+def approvals_from_json(text: str) -> tuple[ToolApproval, ...]:
+    return tuple(
+        ToolApproval(call_id, tool, arguments, Decision(decision), message, time, request, by)
+        for call_id, tool, arguments, decision, message, time, request, by in json.loads(text)
     )

@@ -17,6 +17,7 @@ from ..domain.models import (
     FinishedRun,
     Lease,
     LoggedEvent,
+    NewItem,
     RunRecord,
     RunStart,
     RunState,
@@ -25,7 +26,7 @@ from ..domain.models import (
     now_us,
 )
 from .sqlite_events import insert_events
-from .sqlite_history import LEASE_COLUMNS, check_fence, session_row
+from .sqlite_history import LEASE_COLUMNS, add_items, check_fence, session_row
 from .sqlite_queries import SESSION_KEY_SQL, key_params
 from .sqlite_rows import RUN_COLUMNS, STATS_COLUMNS, run_from_row, stats_from_row
 from .sqlite_sql import execute, fetch_all, fetch_one, session_name
@@ -119,7 +120,7 @@ def start_run(conn: sqlite3.Connection, run: RunRecord, lease_expire_time_us: in
             reason="RUN_ALREADY_EXISTS",
             metadata=_metadata(key, run.run_id),
         )
-    lease = _take(conn, key, session, run.run_id, run.owner, lease_expire_time_us)
+    lease = take_lease(conn, key, session, run.run_id, run.owner, lease_expire_time_us)
     execute(
         conn,
         """
@@ -133,7 +134,7 @@ def start_run(conn: sqlite3.Connection, run: RunRecord, lease_expire_time_us: in
     return RunStart(stored, lease=lease)
 
 
-def _take(
+def take_lease(
     conn: sqlite3.Connection,
     key: SessionKey,
     session: sqlite3.Row,
@@ -164,7 +165,16 @@ def acquire_lease(
     holder = _lease_of(key, session)
     if holder is not None:
         return None, holder
-    return _take(conn, key, session, "", owner, expire_time_us), None
+    return take_lease(conn, key, session, "", owner, expire_time_us), None
+
+
+def get_lease(conn: sqlite3.Connection, key: SessionKey) -> Lease | None:
+    row = fetch_one(
+        conn,
+        f"SELECT {LEASE_COLUMNS} FROM sessions AS s WHERE {SESSION_KEY_SQL}",
+        key_params(key),
+    )
+    return _lease_of(key, row) if row is not None else None
 
 
 def release_lease(conn: sqlite3.Connection, lease: Lease) -> bool:
@@ -218,6 +228,7 @@ def finish_run(
     lease: Lease,
     terminal: TerminalEncoder,
     events: Sequence[LoggedEvent] = (),
+    items: Sequence[NewItem] = (),
 ) -> FinishedRun:
     """Records the run's end, adds its usage to the session, appends its terminal event and
     frees the session: one transaction, so the run ends exactly once."""
@@ -232,7 +243,7 @@ def finish_run(
             reason="RUN_NOT_FOUND",
             metadata=_metadata(key, run.run_id),
         )
-    if current["state"] != int(RunState.RUNNING):
+    if current["state"] not in (int(RunState.RUNNING), int(RunState.REQUIRES_APPROVAL)):
         raise FailedPrecondition(
             f"{_run_name(key, run.run_id)} has already finished",
             reason="RUN_ALREADY_FINISHED",
@@ -245,6 +256,8 @@ def finish_run(
             metadata=_metadata(key, run.run_id),
         )
     check_fence(session, key, lease)
+    if items:
+        add_items(conn, key, items, run.run_id, fence=lease)
     if events:
         insert_events(conn, session["pk"], run.run_id, events)
     end_time = max(run.end_time_us or now_us(), current["start_time"])
@@ -257,7 +270,7 @@ def finish_run(
                error_code = ?, error_message = ?, error_reason = ?, end_time = ?,
                last_agent_id = ?, cancel_mode = coalesce(?, cancel_mode),
                cancel_reason = CASE WHEN ? = '' THEN cancel_reason ELSE ? END,
-               events_expire_time = ?, last_sequence = ?
+               events_expire_time = ?, last_sequence = ?, run_state = NULL
          WHERE session_pk = ? AND run_id = ?
         RETURNING {RUN_COLUMNS.replace("r.", "")}
         """,

@@ -218,6 +218,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX add_requests_by_create_time ON add_requests (session_pk, create_time)",
         ),
     ),
+    Migration(
+        4,
+        "tool approvals",
+        (
+            # JSON array of the run's tool calls that needed approval, with their decisions.
+            "ALTER TABLE runs ADD COLUMN approvals TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE runs ADD COLUMN approval_expire_time INTEGER",
+            # The Agents SDK's run state (JSON) while the run waits: it goes on from there.
+            "ALTER TABLE runs ADD COLUMN run_state BLOB",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
