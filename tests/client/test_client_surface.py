@@ -55,12 +55,17 @@ def test_every_rpc_has_a_default_deadline(rpc: str) -> None:
 
 
 def test_only_calls_safe_to_repeat_are_retried() -> None:
-    never = {"DeleteAgent", "DeleteSession", "PopItem"}
+    never = {"DeleteAgent", "DeleteSession", "PopItem", "ClearSession"}
     never |= {"CompactSession", "BatchDeleteSessions"}
     # Streams are not repeated as a whole: they are resumed after the last event received.
     never |= STREAMING
     assert {rpc for rpc in RPCS if METHOD_DEFAULTS[rpc].retry is None} == never
     assert {rpc for rpc in RPCS if METHOD_DEFAULTS[rpc].resume is not None} == STREAMING
+    # Retried unless the request carries an etag (test_client_retry_policy.py).
+    assert {rpc for rpc in RPCS if METHOD_DEFAULTS[rpc].etag_field} == {
+        "UpdateAgent",
+        "UpdateSession",
+    }
 
 
 def test_name_helpers_round_trip() -> None:

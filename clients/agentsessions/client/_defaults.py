@@ -65,31 +65,55 @@ class MethodDefaults:
         retry: how a unary call is repeated on UNAVAILABLE; None: never.
         resume: how a streaming call that broke with UNAVAILABLE is resumed from the
             last event it received, without a duplicate or a gap; None: never.
+        etag_field: the request's etag (`agent.etag`); a request that sets it is not
+            retried unless the caller passes `retry`.
     """
 
     timeout: float
     retry: Retry | None
     resume: Retry | None = None
+    etag_field: str = ""
+
+    def retry_for(self, request: object) -> Retry | None:
+        """The retry of a call that left `retry` out: None when the request has an etag."""
+        if self.etag_field:
+            value: object = request
+            for part in self.etag_field.split("."):
+                value = getattr(value, part)
+            if value:
+                return NO_RETRY
+        return self.retry
 
 
 _READ = MethodDefaults(timeout=30.0, retry=DEFAULT_RETRY)
 # Creates and appends carry a request_id the client fills in once per call, so a retry
-# cannot store twice; updates and clears set the same state again when repeated.
+# cannot store twice.
 _IDEMPOTENT_WRITE = MethodDefaults(timeout=30.0, retry=DEFAULT_RETRY)
-# A repeated delete would report NOT_FOUND, and a repeated pop would change the
-# history twice: these are never retried behind the caller's back.
+# A repeated delete would report NOT_FOUND, a repeated pop would change the history
+# twice, and a repeated clear would report 0 items removed: none of them is retried
+# behind the caller's back.
 _ONCE = MethodDefaults(timeout=30.0, retry=NO_RETRY)
+
+
+def _update(etag_field: str) -> MethodDefaults:
+    """An update sets the same fields again when repeated, unless it carries an etag: the
+    first attempt, applied before its reply was lost, changed the etag, so a repeat
+    would fail with ABORTED (ETAG_MISMATCH) though the update succeeded. As in
+    google-cloud-python's generated clients, such a call is retried only when the
+    caller passes `retry`."""
+    return MethodDefaults(timeout=30.0, retry=DEFAULT_RETRY, etag_field=etag_field)
+
 
 METHOD_DEFAULTS: dict[str, MethodDefaults] = {
     "CreateAgent": _IDEMPOTENT_WRITE,
     "GetAgent": _READ,
     "ListAgents": _READ,
-    "UpdateAgent": _IDEMPOTENT_WRITE,
+    "UpdateAgent": _update("agent.etag"),
     "DeleteAgent": _ONCE,
     "CreateSession": _IDEMPOTENT_WRITE,
     "GetSession": _READ,
     "ListSessions": _READ,
-    "UpdateSession": _IDEMPOTENT_WRITE,
+    "UpdateSession": _update("session.etag"),
     "DeleteSession": _ONCE,
     # All or nothing, but a repeat after a lost reply would fail with NOT_FOUND.
     "BatchDeleteSessions": _ONCE,
@@ -106,7 +130,7 @@ METHOD_DEFAULTS: dict[str, MethodDefaults] = {
     "ListItems": _READ,
     "AddItems": _IDEMPOTENT_WRITE,
     "PopItem": _ONCE,
-    "ClearSession": _IDEMPOTENT_WRITE,
+    "ClearSession": _ONCE,
     # The model may take a while to write a summary; a repeat would compact again.
     "CompactSession": MethodDefaults(timeout=120.0, retry=NO_RETRY),
     "GetRun": _READ,

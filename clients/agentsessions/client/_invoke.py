@@ -22,12 +22,15 @@ from agentsessions.client.exceptions import from_rpc_error
 RespT = TypeVar("RespT")
 
 
-def resolve(method: str, timeout: TimeoutArg, retry: RetryArg) -> tuple[float | None, Retry | None]:
-    """The effective timeout and retry of one call: the argument, else the method's default."""
+def resolve(
+    method: str, timeout: TimeoutArg, retry: RetryArg, request: object
+) -> tuple[float | None, Retry | None]:
+    """The effective timeout and retry of one call: the argument, else the method's default
+    for this request."""
     defaults = METHOD_DEFAULTS[method]
     return (
         defaults.timeout if timeout is DEFAULT else timeout,
-        defaults.retry if retry is DEFAULT else retry,
+        defaults.retry_for(request) if retry is DEFAULT else retry,
     )
 
 
@@ -82,7 +85,7 @@ async def call_async(
     Raises:
         AgentSessionsError: the subclass for the call's final status.
     """
-    attempts = _Attempts(*resolve(method, timeout, retry))
+    attempts = _Attempts(*resolve(method, timeout, retry, request))
     while True:
         try:
             return await stub_method(request, timeout=attempts.remaining(), metadata=metadata)
@@ -107,7 +110,7 @@ def call_sync(
     Raises:
         AgentSessionsError: the subclass for the call's final status.
     """
-    attempts = _Attempts(*resolve(method, timeout, retry))
+    attempts = _Attempts(*resolve(method, timeout, retry, request))
     while True:
         try:
             return stub_method(request, timeout=attempts.remaining(), metadata=metadata)

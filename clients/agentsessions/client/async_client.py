@@ -153,7 +153,11 @@ class AsyncClient:
         self, agent: AgentLike, *, update_mask: MaskLike, timeout: TimeoutArg = DEFAULT,
         retry: RetryArg = DEFAULT, metadata: Metadata = (),
     ) -> agent_pb2.Agent:  # fmt: skip
-        """Updates the fields in `update_mask` (names, or "*") of the agent named `agent.name`."""
+        """Updates the fields in `update_mask` (names, or "*") of the agent named `agent.name`.
+
+        Retried on UNAVAILABLE unless `agent.etag` is set: a repeat after a lost reply
+        would fail with ABORTED though the update succeeded; pass `retry` to opt in.
+        """
         return await call_async(
             "UpdateAgent", self._agents.UpdateAgent, build.update_agent(agent, update_mask),
             timeout=timeout, retry=retry, metadata=self._md(metadata),
@@ -217,7 +221,11 @@ class AsyncClient:
         self, session: SessionLike, *, update_mask: MaskLike, timeout: TimeoutArg = DEFAULT,
         retry: RetryArg = DEFAULT, metadata: Metadata = (),
     ) -> session_pb2.Session:  # fmt: skip
-        """Updates the fields in `update_mask` of the session named `session.name`."""
+        """Updates the fields in `update_mask` of the session named `session.name`.
+
+        Retried on UNAVAILABLE unless `session.etag` is set: a repeat after a lost reply
+        would fail with ABORTED though the update succeeded; pass `retry` to opt in.
+        """
         return await call_async(
             "UpdateSession", self._sessions.UpdateSession,
             build.update_session(session, update_mask),
@@ -360,7 +368,10 @@ class AsyncClient:
         self, name: str, *, timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT,
         metadata: Metadata = (),
     ) -> int:  # fmt: skip
-        """Removes every item of the session; returns how many there were."""
+        """Removes every item of the session; returns how many there were.
+
+        Not retried unless `retry` is given: a repeat after a lost reply would return 0.
+        """
         response = await call_async(
             "ClearSession", self._sessions.ClearSession, ss.ClearSessionRequest(name=name),
             timeout=timeout, retry=retry, metadata=self._md(metadata),

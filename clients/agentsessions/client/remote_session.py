@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from agents.memory import SessionSettings
 from agents.memory.session_settings import resolve_session_limit
+from agentsessions.client._defaults import DEFAULT_RETRY
 from agentsessions.client.async_client import AsyncClient
 from agentsessions.client.names import parse_session_path
 from agentsessions.v1 import session_pb2
@@ -101,7 +102,8 @@ class RemoteSession:
 
     async def clear_session(self) -> None:
         """Removes every item of the history."""
-        await self.client.clear_session(self.session_id)
+        # Safe to repeat here: the count of removed items, which a repeat changes, is unused.
+        await self.client.clear_session(self.session_id, retry=DEFAULT_RETRY)
 
     def __repr__(self) -> str:
         return f"RemoteSession({self.session_id!r})"
