@@ -32,7 +32,7 @@ def snake(name: str) -> str:
 
 
 def test_the_services_have_the_rpcs_this_suite_expects() -> None:
-    assert len(RPCS) == 21
+    assert len(RPCS) == 22
     assert STREAMING | {"CancelRun"} <= set(RPCS)
 
 

@@ -127,6 +127,8 @@ METHOD_DEFAULTS: dict[str, MethodDefaults] = {
     # Idempotent: cancelling a run that has ended returns it unchanged. It waits for the
     # run to end, an AFTER_TURN cancel for the current model turn.
     "CancelRun": MethodDefaults(timeout=120.0, retry=DEFAULT_RETRY),
+    # A retry carries the same request_id: decisions it recorded are not refused as repeats.
+    "ResolveApprovals": _IDEMPOTENT_WRITE,
     "ListItems": _READ,
     "AddItems": _IDEMPOTENT_WRITE,
     "PopItem": _ONCE,

@@ -159,3 +159,23 @@ def batch_delete_sessions(parent: str, names: Sequence[str]) -> ss.BatchDeleteSe
     if isinstance(names, str):
         raise TypeError("names must be a sequence of session names, not one string")
     return ss.BatchDeleteSessionsRequest(parent=parent, names=list(names))
+
+
+def resolve_approvals(
+    run: str,
+    approve: Iterable[str],
+    reject: Iterable[str] | Mapping[str, str],
+    request_id: str | None,
+) -> ss.ResolveApprovalsRequest:
+    """Decisions on a run's waiting calls: ids to approve; ids to reject, or a mapping of id
+    to the message the model receives instead of the tool's output."""
+    Decision = session_pb2.ToolApproval.Decision
+    rejections = dict(reject) if isinstance(reject, Mapping) else dict.fromkeys(reject, "")
+    decisions = [ss.ApprovalDecision(call_id=c, decision=Decision.APPROVE) for c in approve]
+    decisions += [
+        ss.ApprovalDecision(call_id=c, decision=Decision.REJECT, message=m)
+        for c, m in rejections.items()
+    ]
+    return ss.ResolveApprovalsRequest(
+        name=run, decisions=decisions, request_id=request_id or str(uuid.uuid4())
+    )

@@ -20,6 +20,7 @@ import grpc
 from agentsessions.client._defaults import Retry
 from agentsessions.client.exceptions import (
     AgentSessionsError,
+    ApprovalRequired,
     Cancelled,
     EventsMissing,
     from_rpc_error,
@@ -72,6 +73,7 @@ class _Progress:
         self._may_start_over = isinstance(request, events_pb2.SendMessageRequest)
         self.text = ""
         self.terminal: Event | None = None
+        self.approvals: list[events_pb2.ApprovalRequired] = []  # since the run last went on
 
     def see(self, event: Event) -> bool:
         """Takes in the next event; False for one already handed on.
@@ -93,6 +95,11 @@ class _Progress:
                 metadata={"run": self.run, "last_sequence": str(self.last_sequence)},
             )
         self.last_sequence = event.sequence
+        if kind == "approval_required":
+            self.approvals.append(event.approval_required)
+            self.run = self.run or event.approval_required.run
+        elif self.approvals:
+            self.approvals = []  # decided: the run went on
         if kind == "run_started":
             self.run = event.run_started.run
         elif kind == "text_delta":
@@ -102,8 +109,13 @@ class _Progress:
             self.run = self.run or _terminal_run(event)
         return True
 
+    def waiting(self) -> bool:
+        return bool(self.approvals) and self.terminal is None
+
     def final_text(self) -> str:
         """The run's final output, or the exception for a run that did not complete."""
+        if self.waiting():
+            raise ApprovalRequired(self.run, self.approvals)
         event = self.terminal
         if event is None:
             raise AgentSessionsError(
@@ -289,11 +301,14 @@ class AsyncMessageStream(_StreamBase):
         """Reads the rest of the stream and returns the final output of the run.
 
         Raises:
+            ApprovalRequired: the run stopped for tool calls that wait for a decision; the
+                stream can be read on once they are decided.
             AgentSessionsError: the call failed, or the run failed (the subclass for
                 the run's error) or was cancelled (Cancelled).
         """
         async for _ in self._events:
-            pass
+            if self._progress.waiting():
+                break
         return self._progress.final_text()
 
     def cancel(self) -> None:
@@ -361,10 +376,12 @@ class MessageStream(_StreamBase):
         """Reads the rest of the stream and returns the final output of the run.
 
         Raises:
+            ApprovalRequired: the run stopped for tool calls that wait for a decision.
             AgentSessionsError: the call failed, or the run failed or was cancelled.
         """
         for _ in self._events:
-            pass
+            if self._progress.waiting():
+                break
         return self._progress.final_text()
 
     def cancel(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -442,5 +442,24 @@ class AsyncClient:
         request = ss.CancelRunRequest(name=name, mode=build.cancel_mode(mode))
         return await call_async(
             "CancelRun", self._sessions.CancelRun, request,
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+
+    async def resolve_approvals(
+        self, run: str, *, approve: Iterable[str] = (),
+        reject: Iterable[str] | Mapping[str, str] = (), request_id: str | None = None,
+        timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> session_pb2.Run:  # fmt: skip
+        """Decides tool calls the run `run` waits on, by call id, and returns the run.
+
+        `reject` is a list of call ids, or a mapping of call id to the message the model
+        receives instead of the tool's output. Once no call waits, the run goes on (its
+        stream, or `stream_run_events`, carries the rest). A call decided before raises
+        FailedPrecondition (reason ALREADY_DECIDED); the `request_id` (a new UUID when not
+        given) makes a retry of this call safe.
+        """
+        request = build.resolve_approvals(run, approve, reject, request_id)
+        return await call_async(
+            "ResolveApprovals", self._sessions.ResolveApprovals, request,
             timeout=timeout, retry=retry, metadata=self._md(metadata),
         )  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -431,5 +431,18 @@ class Client:
         request = ss.CancelRunRequest(name=name, mode=build.cancel_mode(mode))
         return call_sync(
             "CancelRun", self._sessions.CancelRun, request,
+            timeout=timeout, retry=retry, metadata=self._md(metadata),
+        )  # fmt: skip
+
+    def resolve_approvals(
+        self, run: str, *, approve: Iterable[str] = (),
+        reject: Iterable[str] | Mapping[str, str] = (), request_id: str | None = None,
+        timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT, metadata: Metadata = (),
+    ) -> session_pb2.Run:  # fmt: skip
+        """Decides tool calls the run `run` waits on and returns the run (see
+        `AsyncClient.resolve_approvals`)."""
+        request = build.resolve_approvals(run, approve, reject, request_id)
+        return call_sync(
+            "ResolveApprovals", self._sessions.ResolveApprovals, request,
             timeout=timeout, retry=retry, metadata=self._md(metadata),
         )  # fmt: skip

@@ -188,6 +188,29 @@ class Unknown(AgentSessionsError):
     code = grpc.StatusCode.UNKNOWN
 
 
+class ApprovalRequired(FailedPrecondition):
+    """The run stopped before tool calls that wait for a person's decision.
+
+    Decide them with `resolve_approvals(run, ...)`; the run then goes on, and the same stream
+    (or `stream_run_events`) carries the rest of it.
+
+    Attributes:
+        run: the run's resource name.
+        calls: the `ApprovalRequired` events seen (call id, tool, arguments); `get_run(run)`
+            lists every call that waits.
+    """
+
+    def __init__(self, run: str, calls: Sequence[ProtoMessage]) -> None:
+        names = ", ".join(getattr(call, "tool_name", "?") for call in calls)
+        super().__init__(
+            f"run {run} waits for approval of {names}",
+            reason="APPROVAL_REQUIRED",
+            metadata={"run": run},
+        )
+        self.run = run
+        self.calls = list(calls)
+
+
 class EventsMissing(Unknown):
     """A run's event stream skipped a sequence number (reason EVENTS_MISSING, code
     DATA_LOSS): the client raises it rather than hand on a stream with a gap."""
