@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 import pytest
 from agentsessions.server.store.sqlite import SQLiteStore
-from agentsessions.v1 import session_pb2, session_service_pb2_grpc
+from agentsessions.v1 import events_pb2, session_pb2, session_service_pb2_grpc
 from agentsessions.v1 import session_service_pb2 as ss
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from server_process import ServerProcess
@@ -36,6 +36,8 @@ pytestmark = pytest.mark.skipif(
 Stub = session_service_pb2_grpc.SessionServiceStub
 PAD = "x" * 16_000  # a few pages per item, so the files must grow
 ATTEMPTS = 200  # writes tried before the limit must have been reached
+UNAVAILABLE = grpc.StatusCode.UNAVAILABLE.value[0]
+RESOURCE_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 
 
 class CappedStore(SQLiteStore):
@@ -182,3 +184,51 @@ async def test_io_errors_refuse_writes_keep_reads_and_recover(tmp_path: Path) ->
     with ServerProcess(db) as server:
         async with grpc.aio.insecure_channel(server.address) as channel:
             await assert_reads_work(channel, parent, acked)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="runtime/execution.py _finish: when finish_run fails with a storage error the run "
+    "returns without a terminal event, so SendMessage waits for one until its deadline, and "
+    "the run's lease stays held",
+)
+async def test_a_turn_on_full_storage_ends_with_the_storage_error(
+    server_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """SendMessage on a full store fails before its run starts, or its run ends run_failed
+    with the storage's error (never INTERNAL, never a stream left waiting); once there is
+    room the session takes a turn again."""
+    db = tmp_path / "turn.db"
+    store = CappedStore(str(db))
+    server = await server_factory(db=str(db), store=store)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = Stub(channel)
+        parent = await new_session(stub, "turn")
+        # Full to within less than a batch: a run starts, and its later writes fail.
+        await store.limit_pages(40)
+        await write_until_refused(stub, parent, [])
+        events: list[str] = []
+        try:
+            # A hang detector, not a timing assertion: a turn of the echo model takes
+            # milliseconds, and one that never ends is the failure.
+            async for event in stub.SendMessage(
+                events_pb2.SendMessageRequest(session=parent, text=PAD), timeout=10
+            ):
+                events.append(str(event.WhichOneof("event")))
+                if event.WhichOneof("event") == "run_failed":
+                    error = event.run_failed.error
+                    assert error.code in (UNAVAILABLE, RESOURCE_EXHAUSTED), error
+        except grpc.aio.AioRpcError as error:
+            assert error.code() != grpc.StatusCode.DEADLINE_EXCEEDED, f"stream hung: {events}"
+            assert details_of(error).reason in ("STORAGE_FULL", "STORAGE_ERROR"), error
+        else:
+            assert events[-1] == "run_failed", events
+
+        await store.limit_pages(None)
+        replies = [
+            event.WhichOneof("event")
+            async for event in stub.SendMessage(
+                events_pb2.SendMessageRequest(session=parent, text="again"), timeout=10
+            )
+        ]
+        assert replies[-1] == "run_completed", replies
