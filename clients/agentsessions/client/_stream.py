@@ -74,6 +74,7 @@ class _Progress:
         self.text = ""
         self.terminal: Event | None = None
         self.approvals: list[events_pb2.ApprovalRequired] = []  # since the run last went on
+        self.told = False  # final_text raised ApprovalRequired for these approvals
 
     def see(self, event: Event) -> bool:
         """Takes in the next event; False for one already handed on.
@@ -96,6 +97,8 @@ class _Progress:
             )
         self.last_sequence = event.sequence
         if kind == "approval_required":
+            if not self.approvals:
+                self.told = False
             self.approvals.append(event.approval_required)
             self.run = self.run or event.approval_required.run
         elif self.approvals:
@@ -112,9 +115,14 @@ class _Progress:
     def waiting(self) -> bool:
         return bool(self.approvals) and self.terminal is None
 
+    def untold_wait(self) -> bool:
+        """The run waits for approval and final_text has not said so yet."""
+        return self.waiting() and not self.told
+
     def final_text(self) -> str:
         """The run's final output, or the exception for a run that did not complete."""
         if self.waiting():
+            self.told = True  # the next final_text reads on, once the calls are decided
             raise ApprovalRequired(self.run, self.approvals)
         event = self.terminal
         if event is None:
@@ -219,6 +227,12 @@ class _StreamBase:
         return self._progress.terminal
 
     @property
+    def waiting_calls(self) -> list[events_pb2.ApprovalRequired]:
+        """The calls the run stopped for, announced since it last went on; empty while it
+        is not waiting for approval."""
+        return list(self._progress.approvals) if self._progress.waiting() else []
+
+    @property
     def resumptions(self) -> int:
         """How many times the stream was opened again after a broken call."""
         return self._resumption.count
@@ -306,9 +320,10 @@ class AsyncMessageStream(_StreamBase):
             AgentSessionsError: the call failed, or the run failed (the subclass for
                 the run's error) or was cancelled (Cancelled).
         """
-        async for _ in self._events:
-            if self._progress.waiting():
-                break
+        if not self._progress.untold_wait():
+            async for _ in self._events:
+                if self._progress.waiting():
+                    break
         return self._progress.final_text()
 
     def cancel(self) -> None:
@@ -379,9 +394,10 @@ class MessageStream(_StreamBase):
             ApprovalRequired: the run stopped for tool calls that wait for a decision.
             AgentSessionsError: the call failed, or the run failed or was cancelled.
         """
-        for _ in self._events:
-            if self._progress.waiting():
-                break
+        if not self._progress.untold_wait():
+            for _ in self._events:
+                if self._progress.waiting():
+                    break
         return self._progress.final_text()
 
     def cancel(self) -> None:

@@ -143,8 +143,24 @@ def one_shot(ctx: Context, args: argparse.Namespace, session: str, text: str) ->
                 ctx.out.write(json.dumps(to_dict(event), ensure_ascii=False))
             else:
                 renderer.event(event)
-        stream.final_text()  # raises for a failed or cancelled run
+            if stream.waiting_calls:
+                break  # decided later: `agentsessions runs approve RUN`
+        stream.final_text()  # raises for a failed, cancelled or waiting run
     return EXIT_OK
+
+
+def _ask(ctx: Context, run: str, call: Any) -> None:
+    """Asks the person at the prompt to decide a call that waits for approval."""
+    try:
+        answer = input(f"  approve {call.tool_name}? [y/N] ").strip().lower()
+    except EOFError:
+        answer = ""
+    if answer in ("y", "yes"):
+        ctx.client.resolve_approvals(run, approve=[call.call_id], **ctx.options("ResolveApprovals"))
+    else:
+        reason = "The user declined the call."
+        rejections = {call.call_id: reason}
+        ctx.client.resolve_approvals(run, reject=rejections, **ctx.options("ResolveApprovals"))
 
 
 def _turn(ctx: Context, args: argparse.Namespace, session: str, text: str) -> None:
@@ -156,6 +172,8 @@ def _turn(ctx: Context, args: argparse.Namespace, session: str, text: str) -> No
             for event in stream:
                 _announce(args, event)
                 renderer.event(event)
+                if event.WhichOneof("event") == "approval_required":
+                    _ask(ctx, stream.run, event.approval_required)
             stream.final_text()
         except KeyboardInterrupt:
             stream.cancel()

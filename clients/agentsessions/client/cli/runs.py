@@ -1,4 +1,5 @@
-"""`agentsessions runs list|get|cancel|follow`: a session's runs, which outlive their call."""
+"""`agentsessions runs list|get|cancel|follow|approve`: a session's runs, which outlive their
+call."""
 
 from __future__ import annotations
 
@@ -68,11 +69,23 @@ def run_fields(run: session_pb2.Run) -> list[tuple[str, str]]:
         ("cancel_reason", run.cancel_reason or "-"),
         ("last_event_sequence", str(run.last_event_sequence)),
         ("events_expire_time", when(run.events_expire_time)),
+        *[(f"approval {a.call_id}", _approval(a)) for a in run.approvals],
+        ("approval_expire_time", when(run.approval_expire_time)),
     ]
 
 
+def _approval(approval: session_pb2.ToolApproval) -> str:
+    decision = "waiting"
+    if approval.decision:
+        decision = str(session_pb2.ToolApproval.Decision.Name(approval.decision))
+        decision += f" {when(approval.decide_time)} by {approval.decided_by or '?'}"
+    call = f"{approval.tool_name}({one_line(approval.arguments_json, 120)})"
+    message = f": {one_line(approval.message, 120)}" if approval.message else ""
+    return f"{call} {decision}{message}"
+
+
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    sub = group(commands, "runs", "list, show, cancel and follow a session's runs")
+    sub = group(commands, "runs", "list, show, cancel, follow and approve a session's runs")
 
     listing = sub.add_parser("list", parents=[common], help="list a session's runs, newest first")
     listing.add_argument("session", metavar="SESSION", help=SESSION_HELP)
@@ -98,6 +111,22 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="let the current model turn and its tool calls finish and be stored first",
     )
     cancel.set_defaults(handler=cancel_run)
+
+    approve = sub.add_parser(
+        "approve",
+        parents=[common],
+        help="approve (or --reject) tool calls a run waits on",
+        description="Decide tool calls of a run in REQUIRES_APPROVAL: the given CALL_IDs, or "
+        "every call that waits when none is given. Once no call waits, the run goes on; "
+        "'agentsessions runs follow RUN' shows the rest.",
+    )
+    approve.add_argument("run", metavar="RUN", help=RUN_HELP)
+    approve.add_argument("calls", metavar="CALL_ID", nargs="*", help="calls to decide")
+    approve.add_argument(
+        "--reject", action="store_true", help="reject instead: the tool does not run"
+    )
+    approve.add_argument("--message", default="", help="with --reject: what the model is told")
+    approve.set_defaults(handler=approve_run)
 
     follow = sub.add_parser(
         "follow",
@@ -140,6 +169,28 @@ def cancel_run(ctx: Context, args: argparse.Namespace) -> int:
     mode = "after_turn" if args.after_turn else "immediate"
     run = ctx.client.cancel_run(_run_name(args.run), mode=mode, **ctx.options("CancelRun"))
     ctx.out.resource(run, run_fields(run))
+    return EXIT_OK
+
+
+def approve_run(ctx: Context, args: argparse.Namespace) -> int:
+    if args.message and not args.reject:
+        raise UsageError("--message goes with --reject")
+    name = _run_name(args.run)
+    calls = list(args.calls)
+    if not calls:
+        run = ctx.client.get_run(name, **ctx.options("GetRun"))
+        calls = [a.call_id for a in run.approvals if not a.decision]
+        if not calls:
+            raise UsageError(f"{name} has no call waiting for approval ({state_name(run)})")
+    if args.reject:
+        decided = ctx.client.resolve_approvals(
+            name, reject=dict.fromkeys(calls, args.message), **ctx.options("ResolveApprovals")
+        )
+    else:
+        decided = ctx.client.resolve_approvals(
+            name, approve=calls, **ctx.options("ResolveApprovals")
+        )
+    ctx.out.resource(decided, run_fields(decided))
     return EXIT_OK
 
 
