@@ -5,6 +5,10 @@ A store of 200,000 sessions (built by `bulk_load`) is served by one server proce
 while four callers page through ListSessions with a filter no session matches, each call
 examining at most its scan budget of rows. The figures are ListItems' p99 under the scans
 (baseline: alone) and the scanning calls' own p99 (baseline: one caller scanning alone).
+
+ListItems is sent at a fixed rate and each call is timed from when it was due, not from
+when the previous one returned: a caller that waits for each reply before sending the
+next would hide a stall of seconds behind the many fast calls after it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import grpc
 from agentsessions.v1 import session_service_pb2 as ss
 from agentsessions.v1 import session_service_pb2_grpc
 
-from . import bulk_load, clients, processes
+from . import bulk_load, processes
 from .measure import Load, Row, median, percentile
 
 SHAPE = bulk_load.Shape(sessions=200_000, items=400_000)
@@ -29,22 +33,47 @@ SCANNERS = 4
 NO_MATCH = 'labels.team = "nobody"'
 TARGET_LIST_ITEMS_P99_MS = 10.0
 TARGET_SCAN_P99_MS = 20.0
+LIST_ITEMS_PER_S = 100
 
 
-def scan_calls(address: str, concurrency: int, seconds: float) -> tuple[Load, int]:
-    """`concurrency` callers page through every session with NO_MATCH, starting over at the
-    end; returns the calls' load and how many walks of the whole list they completed."""
+def paced_list_items(address: str, requests: list[ss.ListItemsRequest], seconds: float) -> Load:
+    """ListItems at LIST_ITEMS_PER_S for `seconds`, each call timed from when it was due."""
 
-    async def run() -> tuple[Load, int]:
+    async def run() -> Load:
         async with grpc.aio.insecure_channel(address) as channel:
             stub = session_service_pb2_grpc.SessionServiceStub(channel)
             latencies: list[float] = []
-            walks = 0
+
+            async def call(due: float, request: ss.ListItemsRequest) -> None:
+                await stub.ListItems(request)
+                latencies.append(time.perf_counter() - due)
+
+            calls = []
+            start = time.perf_counter()
+            for n in range(int(seconds * LIST_ITEMS_PER_S)):
+                due = start + n / LIST_ITEMS_PER_S
+                await asyncio.sleep(max(due - time.perf_counter(), 0))
+                calls.append(asyncio.ensure_future(call(due, requests[n % len(requests)])))
+            await asyncio.gather(*calls)
+            return Load(len(latencies), time.perf_counter() - start, latencies)
+
+    return asyncio.run(run())
+
+
+def scan_calls(address: str, concurrency: int, seconds: float) -> tuple[Load, list[float]]:
+    """`concurrency` callers page through every session with NO_MATCH, starting over at the
+    end; returns the calls' load and the seconds of each walk of the whole list completed."""
+
+    async def run() -> tuple[Load, list[float]]:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = session_service_pb2_grpc.SessionServiceStub(channel)
+            latencies: list[float] = []
+            walks: list[float] = []
             deadline = time.perf_counter() + seconds
 
             async def caller() -> None:
-                nonlocal walks
                 token = ""
+                walk_start = time.perf_counter()
                 while time.perf_counter() < deadline:
                     began = time.perf_counter()
                     page = await stub.ListSessions(
@@ -53,7 +82,9 @@ def scan_calls(address: str, concurrency: int, seconds: float) -> tuple[Load, in
                     latencies.append(time.perf_counter() - began)
                     assert not page.sessions
                     token = page.next_page_token
-                    walks += not token
+                    if not token:
+                        walks.append(time.perf_counter() - walk_start)
+                        walk_start = time.perf_counter()
 
             start = time.perf_counter()
             await asyncio.gather(*(caller() for _ in range(concurrency)))
@@ -97,27 +128,18 @@ def scans(work: Path, pool: Executor, reps: int, seconds: float) -> list[Row]:
             ProcessPoolExecutor(max_workers=1, mp_context=context) as scanners,
         ):
             address = server.address
-            pool.submit(clients.read_calls, address, "ListItems", requests, 1, 0.5).result()
+            pool.submit(paced_list_items, address, requests, 0.5).result()
             scanners.submit(scan_calls, address, 1, 0.5).result()
             for _ in range(reps):
-                alone.append(
-                    pool.submit(
-                        clients.read_calls, address, "ListItems", requests, 1, seconds
-                    ).result()
-                )
+                alone.append(pool.submit(paced_list_items, address, requests, seconds).result())
                 load, walks = scanners.submit(scan_calls, address, 1, seconds).result()
                 scan_alone.append(load)
-                if walks:
-                    walk_seconds.append(load.seconds / walks)
-                running: Future[tuple[Load, int]] = scanners.submit(
+                walk_seconds += walks
+                running: Future[tuple[Load, list[float]]] = scanners.submit(
                     scan_calls, address, SCANNERS, seconds + 1.0
                 )
                 time.sleep(0.5)  # the scanners are under way before ListItems starts
-                under.append(
-                    pool.submit(
-                        clients.read_calls, address, "ListItems", requests, 1, seconds
-                    ).result()
-                )
+                under.append(pool.submit(paced_list_items, address, requests, seconds).result())
                 scan_under.append(running.result()[0])
     finally:
         for suffix in ("", "-wal", "-shm"):
