@@ -27,7 +27,7 @@ async def test_not_found(client: AsyncClient) -> None:
         await client.get_agent("agents/nobody")
     assert caught.value.reason == "AGENT_NOT_FOUND"
     assert caught.value.domain == "agentsessions"
-    assert caught.value.metadata == {"name": "agents/nobody"}
+    assert caught.value.metadata == {"name": "agents/nobody", "agent_id": "nobody"}
 
 
 async def test_already_exists(client: AsyncClient) -> None:

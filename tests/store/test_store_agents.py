@@ -52,7 +52,7 @@ async def test_duplicate_id_already_exists_but_other_tenant_may_reuse_it(store: 
     error = await raises(
         AlreadyExists, "AGENT_ALREADY_EXISTS", store.create_agent(agent("helper"), None)
     )
-    assert error.metadata == {"agent_id": "helper"}
+    assert error.metadata == {"name": "agents/helper", "agent_id": "helper"}
     assert await store.get_agent(TENANT, "helper") == first
     other = await store.create_agent(agent("helper", tenant=OTHER_TENANT), None)
     assert other.tenant == OTHER_TENANT

@@ -81,7 +81,7 @@ async def test_create_for_missing_agent_is_not_found(store: Store) -> None:
     error = await raises(
         NotFound, "AGENT_NOT_FOUND", store.create_session(session("s1", "ghost"), None)
     )
-    assert error.metadata == {"agent_id": "ghost"}
+    assert error.metadata == {"name": "agents/ghost", "agent_id": "ghost"}
     # Another tenant's agent of that id does not count.
     await store.create_agent(agent("ghost", tenant=OTHER_TENANT), None)
     await raises(NotFound, "AGENT_NOT_FOUND", store.create_session(session("s1", "ghost"), None))
@@ -92,7 +92,11 @@ async def test_duplicate_session_id_already_exists_within_one_agent_only(store: 
     error = await raises(
         AlreadyExists, "SESSION_ALREADY_EXISTS", store.create_session(session("s1"), None)
     )
-    assert error.metadata == {"agent_id": "helper", "session_id": "s1"}
+    assert error.metadata == {
+        "name": "agents/helper/sessions/s1",
+        "agent_id": "helper",
+        "session_id": "s1",
+    }
     await store.create_agent(agent("other"), None)
     assert (await store.create_session(session("s1", "other"), None)).agent_id == "other"
 
@@ -225,5 +229,9 @@ async def test_missing_session_is_not_found_everywhere(store: Store) -> None:
         store.acquire_lease(key, owner=OWNER, expire_time_us=now_us() + LEASE_US),
     ):
         error = await raises(NotFound, "SESSION_NOT_FOUND", call)
-        assert error.metadata == {"agent_id": "helper", "session_id": "ghost"}
+        assert error.metadata == {
+            "name": "agents/helper/sessions/ghost",
+            "agent_id": "helper",
+            "session_id": "ghost",
+        }
     assert await store.get_run(key, "r") is None

@@ -9,9 +9,10 @@ from typing import Protocol
 
 from ..store.base import Store
 from . import names
-from .errors import Aborted, InvalidArgument, NotFound
+from .errors import InvalidArgument
 from .models import AgentRecord, now_us
 from .paging import PAGE_BYTES, Page, agent_bytes, decode_token, page_of, page_size
+from .resource_errors import agent_etag_mismatch, agent_not_found, etag_differs
 from .validation import (
     DESCRIPTION_MAX,
     HANDOFFS_MAX,
@@ -56,25 +57,6 @@ class AgentCatalog(Protocol):
 
 def new_etag() -> str:
     return secrets.token_hex(8)
-
-
-def check_etag(expected: str, current: str, name: str, metadata: dict[str, str]) -> None:
-    """Raises Aborted (ETAG_MISMATCH) when the caller gave an etag and it is not `current`.
-
-    An empty etag means "none given", as in an AIP request: the update applies to the
-    resource as it is.
-    """
-    if expected and expected != current:
-        raise Aborted(
-            f"{name} was changed since it was read (etag mismatch); read it again",
-            reason="ETAG_MISMATCH",
-            metadata=metadata,
-        )
-
-
-def agent_not_found(agent_id: str) -> NotFound:
-    name = names.agent_name(agent_id)
-    return NotFound(f"{name} does not exist", reason="AGENT_NOT_FOUND", metadata={"name": name})
 
 
 def merge_agent(current: AgentRecord, changes: AgentRecord, paths: Collection[str]) -> AgentRecord:
@@ -190,12 +172,12 @@ class Agents:
         # reading other agents inside it would hold up every other write.
         if "handoffs" in paths:
             await self._check_handoffs(changes)
-        name = names.agent_name(changes.agent_id)
 
         def apply(current: AgentRecord) -> AgentRecord:
             # Runs inside the store's write transaction on the row as it is there, so two
             # updates of different fields without an etag both survive.
-            check_etag(etag, current.etag, name, {"agent_id": current.agent_id})
+            if etag_differs(etag, current.etag):
+                raise agent_etag_mismatch(current.agent_id)
             updated = merge_agent(current, changes, paths)
             self._check_fields(updated)
             if "model" in paths:

@@ -16,8 +16,8 @@ from ..store.base import (
     Store,
 )
 from . import names
-from .agents import agent_not_found, check_etag, new_etag
-from .errors import InvalidArgument, NotFound
+from .agents import new_etag
+from .errors import InvalidArgument
 from .filters import parse_filter, parse_order_by
 from .models import ItemRecord, NewItem, RunRecord, SessionKey, SessionRecord, now_us
 from .paging import (
@@ -32,6 +32,13 @@ from .paging import (
     run_bytes,
     session_bytes,
 )
+from .resource_errors import (
+    agent_not_found,
+    etag_differs,
+    run_not_found,
+    session_etag_mismatch,
+    session_not_found,
+)
 from .validation import Violations, check_display_name, check_labels, parse_items, update_paths
 
 UPDATABLE_FIELDS = frozenset({"display_name", "state", "labels", "expire_time"})
@@ -45,20 +52,6 @@ def items_hash(items: list[NewItem]) -> str:
     """What a retry of AddItems with the same request_id must repeat: its items, in order."""
     canonical = json.dumps([item.item_json for item in items], ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def session_not_found(key: SessionKey) -> NotFound:
-    name = names.session_name(key)
-    return NotFound(f"{name} does not exist", reason="SESSION_NOT_FOUND", metadata={"name": name})
-
-
-def session_metadata(key: SessionKey) -> dict[str, str]:
-    return {"agent_id": key.agent_id, "session_id": key.session_id}
-
-
-def run_not_found(key: SessionKey, run_id: str) -> NotFound:
-    name = names.run_name(key, run_id)
-    return NotFound(f"{name} does not exist", reason="RUN_NOT_FOUND", metadata={"name": name})
 
 
 def _check_session(session: SessionRecord) -> None:
@@ -152,7 +145,8 @@ class Sessions:
         def apply(current: SessionRecord) -> SessionRecord:
             # Runs inside the store's write transaction on the row as it is there, so two
             # updates of different fields without an etag both survive.
-            check_etag(etag, current.etag, names.session_name(key), session_metadata(key))
+            if etag_differs(etag, current.etag):
+                raise session_etag_mismatch(key)
             updated = current
             if "display_name" in paths:
                 updated = replace(updated, display_name=changes.display_name)

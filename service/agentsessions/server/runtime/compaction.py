@@ -12,7 +12,6 @@ from contextlib import AbstractAsyncContextManager
 
 from agents import Model
 
-from ..domain.agents import agent_not_found
 from ..domain.compaction import check_compaction, summary_item
 from ..domain.models import (
     CompactedHistory,
@@ -22,7 +21,7 @@ from ..domain.models import (
     SessionRecord,
     Usage,
 )
-from ..domain.sessions import session_not_found
+from ..domain.resource_errors import agent_not_found, session_not_found
 from ..store.base import Store
 from .history import history_window
 from .models import ModelRegistry

@@ -29,7 +29,7 @@ from ..domain.models import (
     SessionStats,
 )
 from ..domain.names import run_name
-from ..domain.sessions import run_not_found
+from ..domain.resource_errors import run_not_found
 from ..store.base import ItemEventsEncoder, Store, TerminalEncoder
 from .events import (
     TERMINAL_EVENTS,

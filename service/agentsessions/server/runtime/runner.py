@@ -25,7 +25,6 @@ from typing import Any
 
 from agents import Agent, Model, set_tracing_disabled
 
-from ..domain.agents import agent_not_found
 from ..domain.errors import DeadlineExceeded, DomainError, InvalidArgument, Unavailable
 from ..domain.models import (
     AgentRecord,
@@ -41,7 +40,7 @@ from ..domain.models import (
     now_us,
 )
 from ..domain.names import new_id, run_name, session_name
-from ..domain.sessions import run_not_found, session_not_found
+from ..domain.resource_errors import agent_not_found, run_not_found, session_not_found
 from ..store.base import Store
 from . import owners
 from .agent_graph import build_agent, load_reachable

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ..domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from ..domain.errors import FailedPrecondition, InvalidArgument
 from ..domain.models import (
     ApprovalDecision,
     Decision,
@@ -26,6 +26,7 @@ from ..domain.models import (
     now_us,
 )
 from ..domain.names import run_name
+from ..domain.resource_errors import lease_lost, run_metadata, run_not_found
 from .sqlite_events import insert_events
 from .sqlite_history import LEASE_COLUMNS, check_fence, session_row
 from .sqlite_rows import RUN_COLUMNS, approvals_to_json, run_from_row
@@ -34,10 +35,6 @@ from .sqlite_sql import execute, fetch_one
 
 # The owner of a waiting run's lease: no process (see owners.is_gone: never "gone").
 WAITING_OWNER = "waiting-for-approval"
-
-
-def run_metadata(key: SessionKey, run_id: str) -> dict[str, str]:
-    return {"name": run_name(key, run_id)}
 
 
 def _run_row(conn: sqlite3.Connection, session_pk: int, run_id: str) -> sqlite3.Row | None:
@@ -157,8 +154,7 @@ def decide(
     session = session_row(conn, key, LEASE_COLUMNS)
     row = _run_row(conn, session["pk"], run_id)
     if row is None:
-        name = run_name(key, run_id)
-        raise NotFound(f"{name} does not exist", reason="RUN_NOT_FOUND", metadata={"name": name})
+        raise run_not_found(key, run_id)
     run = run_from_row(key, row)
     approvals, changed = _decided(run.approvals, decisions, request_id, decided_by)
     if not changed:
@@ -192,10 +188,6 @@ def decide(
     if waiting:
         return Resumed(resumed)
     if session["lease_run_id"] != run_id or session["lease_owner"] != WAITING_OWNER:
-        raise FailedPrecondition(
-            f"{run_name(key, run_id)} no longer holds its session",
-            reason="LEASE_LOST",
-            metadata=run_metadata(key, run_id),
-        )
+        raise lease_lost(key, run_id)
     lease = take_lease(conn, key, session, run_id, owner, lease_expire_time_us)
     return Resumed(resumed, lease, bytes(updated["run_state"] or b""))

@@ -6,11 +6,12 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from ..domain.errors import Aborted, InvalidArgument
+from ..domain.errors import InvalidArgument
 from ..domain.models import CompactedHistory, ItemRecord, NewItem, SessionKey, Usage, now_us
+from ..domain.resource_errors import history_changed
 from .sqlite_history import FUNCTION_CALL, MESSAGE, session_row
 from .sqlite_rows import SESSION_COLUMNS, session_from_row
-from .sqlite_sql import execute, fetch_all, fetch_one, session_name, session_not_found
+from .sqlite_sql import execute, fetch_all, fetch_one, session_not_found
 
 
 def compact_items(
@@ -25,11 +26,7 @@ def compact_items(
     pk, item_count = session["pk"], session["item_count"]
     # A version, not a count: a pop followed by an add leaves the count as it was.
     if session["history_version"] != expected_history_version:
-        raise Aborted(
-            f"the history of {session_name(key)} changed during compaction; retry",
-            reason="HISTORY_CHANGED",
-            metadata={"agent_id": key.agent_id, "session_id": key.session_id},
-        )
+        raise history_changed(key)
     if not 1 <= through_sequence <= item_count:
         raise InvalidArgument.field(
             "through_sequence", f"must be within 1..{item_count}, got {through_sequence}"

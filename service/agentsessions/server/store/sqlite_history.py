@@ -11,11 +11,11 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from ..domain.errors import Aborted
 from ..domain.models import ItemRecord, Lease, NewItem, SessionKey, now_us
+from ..domain.resource_errors import lease_lost
 from .base import AddedItems, ItemsRequest
 from .sqlite_rows import item_from_row
-from .sqlite_sql import execute, fetch_one, session_name, session_not_found
+from .sqlite_sql import execute, fetch_one, session_not_found
 
 MESSAGE = "message"
 FUNCTION_CALL = "function_call"
@@ -41,15 +41,7 @@ def check_fence(row: sqlite3.Row, key: SessionKey, lease: Lease) -> None:
     a run or operation whose lease was taken over can no longer write."""
     held = row["lease_owner"] is not None and (row["lease_run_id"] or "") == lease.run_id
     if not held or row["lease_token"] != lease.token:
-        raise Aborted(
-            f"{session_name(key)} is no longer held by this run or operation",
-            reason="LEASE_LOST",
-            metadata={
-                "agent_id": key.agent_id,
-                "session_id": key.session_id,
-                "run_id": lease.run_id,
-            },
-        )
+        raise lease_lost(key, lease.run_id)
 
 
 def add_items(

@@ -6,8 +6,17 @@ import dataclasses
 import sqlite3
 from collections.abc import Callable
 
-from ..domain.errors import AlreadyExists, FailedPrecondition
+from ..domain.errors import FailedPrecondition
 from ..domain.models import AgentRecord, SessionKey, SessionRecord, SessionStats, now_us
+from ..domain.resource_errors import (
+    agent_already_exists,
+    agent_etag_mismatch,
+    agent_not_found,
+    etag_differs,
+    session_already_exists,
+    session_etag_mismatch,
+    session_not_found,
+)
 from .sqlite_rows import (
     AGENT_COLUMNS,
     SESSION_COLUMNS,
@@ -17,16 +26,7 @@ from .sqlite_rows import (
     new_etag,
     session_from_row,
 )
-from .sqlite_sql import (
-    agent_name,
-    agent_not_found,
-    etag_differs,
-    etag_mismatch,
-    execute,
-    fetch_one,
-    session_name,
-    session_not_found,
-)
+from .sqlite_sql import agent_name, execute, fetch_one
 
 AGENTS_SCOPE = "agents"
 
@@ -69,11 +69,7 @@ def create_agent(
         agent_params(stored),
     )
     if not inserted:
-        raise AlreadyExists(
-            f"{agent_name(agent.agent_id)} already exists",
-            reason="AGENT_ALREADY_EXISTS",
-            metadata={"agent_id": agent.agent_id},
-        )
+        raise agent_already_exists(agent.agent_id)
     if request_id:
         execute(
             conn,
@@ -140,7 +136,7 @@ def delete_agent(
     if row is None:
         raise agent_not_found(agent_id)
     if etag_differs(expected_etag, row["etag"]):
-        raise etag_mismatch(agent_name(agent_id), {"agent_id": agent_id})
+        raise agent_etag_mismatch(agent_id)
     if not force:
         busy = fetch_one(
             conn,
@@ -217,11 +213,8 @@ def create_session(
         ),
     )
     if row is None:
-        key = SessionKey(session.tenant, session.agent_id, session.session_id)
-        raise AlreadyExists(
-            f"{session_name(key)} already exists",
-            reason="SESSION_ALREADY_EXISTS",
-            metadata={"agent_id": key.agent_id, "session_id": key.session_id},
+        raise session_already_exists(
+            SessionKey(session.tenant, session.agent_id, session.session_id)
         )
     if request_id:
         execute(
@@ -289,8 +282,6 @@ def delete_session(conn: sqlite3.Connection, key: SessionKey, expected_etag: str
     if row is None:
         raise session_not_found(key)
     if etag_differs(expected_etag, row["etag"]):
-        raise etag_mismatch(
-            session_name(key), {"agent_id": key.agent_id, "session_id": key.session_id}
-        )
+        raise session_etag_mismatch(key)
     # Items, runs and the create request go with it (ON DELETE CASCADE).
     execute(conn, "DELETE FROM sessions WHERE pk = ?", (row["pk"],))

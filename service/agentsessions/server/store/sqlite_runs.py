@@ -12,7 +12,7 @@ import dataclasses
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from ..domain.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..domain.errors import FailedPrecondition, InvalidArgument
 from ..domain.models import (
     FinishedRun,
     Lease,
@@ -25,6 +25,7 @@ from ..domain.models import (
     SessionStats,
     now_us,
 )
+from ..domain.resource_errors import lease_lost, run_already_exists, run_metadata, run_not_found
 from .sqlite_events import insert_events
 from .sqlite_history import LEASE_COLUMNS, add_items, check_fence, session_row
 from .sqlite_queries import SESSION_KEY_SQL, key_params
@@ -38,10 +39,6 @@ TerminalEncoder = Callable[[RunRecord, SessionStats, int], bytes]
 
 def _run_name(key: SessionKey, run_id: str) -> str:
     return f"{session_name(key)}/runs/{run_id}"
-
-
-def _metadata(key: SessionKey, run_id: str) -> dict[str, str]:
-    return {"agent_id": key.agent_id, "session_id": key.session_id, "run_id": run_id}
 
 
 def _lease_of(key: SessionKey, row: sqlite3.Row) -> Lease | None:
@@ -115,11 +112,7 @@ def start_run(conn: sqlite3.Connection, run: RunRecord, lease_expire_time_us: in
         ),
     )
     if not inserted:
-        raise AlreadyExists(
-            f"{_run_name(key, run.run_id)} already exists",
-            reason="RUN_ALREADY_EXISTS",
-            metadata=_metadata(key, run.run_id),
-        )
+        raise run_already_exists(key, run.run_id)
     lease = take_lease(conn, key, session, run.run_id, run.owner, lease_expire_time_us)
     execute(
         conn,
@@ -238,23 +231,15 @@ def finish_run(
     session = session_row(conn, key, LEASE_COLUMNS)
     current = _run_row(conn, session["pk"], run.run_id)
     if current is None:
-        raise NotFound(
-            f"{_run_name(key, run.run_id)} does not exist",
-            reason="RUN_NOT_FOUND",
-            metadata=_metadata(key, run.run_id),
-        )
+        raise run_not_found(key, run.run_id)
     if current["state"] not in (int(RunState.RUNNING), int(RunState.REQUIRES_APPROVAL)):
         raise FailedPrecondition(
             f"{_run_name(key, run.run_id)} has already finished",
             reason="RUN_ALREADY_FINISHED",
-            metadata=_metadata(key, run.run_id),
+            metadata=run_metadata(key, run.run_id),
         )
     if lease.run_id != run.run_id:
-        raise Aborted(
-            f"{_run_name(key, run.run_id)} does not hold the lease it was given",
-            reason="LEASE_LOST",
-            metadata=_metadata(key, run.run_id),
-        )
+        raise lease_lost(key, run.run_id)
     check_fence(session, key, lease)
     if items:
         add_items(conn, key, items, run.run_id, fence=lease)

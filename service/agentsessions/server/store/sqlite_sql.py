@@ -1,4 +1,5 @@
-"""Small SQLite helpers shared by the store modules: one-row fetches and the store's errors."""
+"""Small SQLite helpers shared by the store modules: one-row fetches, names, and the
+domain's not-found errors under the names the store modules import."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..domain.errors import Aborted, NotFound
 from ..domain.models import SessionKey
+from ..domain.resource_errors import agent_not_found as agent_not_found
+from ..domain.resource_errors import session_not_found as session_not_found
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -34,32 +36,3 @@ def agent_name(agent_id: str) -> str:
 
 def session_name(key: SessionKey) -> str:
     return f"agents/{key.agent_id}/sessions/{key.session_id}"
-
-
-def agent_not_found(agent_id: str) -> NotFound:
-    return NotFound(
-        f"{agent_name(agent_id)} does not exist",
-        reason="AGENT_NOT_FOUND",
-        metadata={"agent_id": agent_id},
-    )
-
-
-def session_not_found(key: SessionKey) -> NotFound:
-    return NotFound(
-        f"{session_name(key)} does not exist",
-        reason="SESSION_NOT_FOUND",
-        metadata={"agent_id": key.agent_id, "session_id": key.session_id},
-    )
-
-
-def etag_mismatch(name: str, metadata: Mapping[str, str]) -> Aborted:
-    return Aborted(
-        f"{name} was changed since it was read (etag mismatch); read it again",
-        reason="ETAG_MISMATCH",
-        metadata=metadata,
-    )
-
-
-def etag_differs(expected: str | None, current: str) -> bool:
-    # An empty expected etag means "none given", as in an AIP request.
-    return bool(expected) and expected != current
