@@ -318,6 +318,29 @@ class AgentSessionsClient {
   }
 
   /**
+   * Decides tool calls a run waits on (state REQUIRES_APPROVAL) and resolves to the run. Once
+   * no call waits, the run goes on; its stream, or streamRunEvents, carries the rest. A call
+   * decided before fails with FAILED_PRECONDITION (reason ALREADY_DECIDED); the requestId
+   * (generated when not given) makes a retry of the same decisions safe.
+   * @type {import("./index").AgentSessionsClient["resolveApprovals"]}
+   */
+  async resolveApprovals(run, decisions, options = {}) {
+    const request = {
+      name: nameOf(run),
+      decisions: [
+        ...(decisions.approve ?? []).map((callId) => ({ callId, decision: "APPROVE" })),
+        ...Object.entries(decisions.reject ?? {}).map(([callId, message]) => ({
+          callId,
+          decision: "REJECT",
+          message,
+        })),
+      ],
+      requestId: options.requestId ?? randomUUID(),
+    };
+    return this.unary(this.sessionService, "ResolveApprovals", request, options);
+  }
+
+  /**
    * Calls a server-streaming RPC of run events and yields them; leaving the loop early
    * cancels the call.
    * @param {string} method

@@ -97,7 +97,31 @@ export interface StatusMessage {
   details: { typeUrl: string; value: Buffer }[];
 }
 
-export type RunState = "STATE_UNSPECIFIED" | "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED" | "QUEUED";
+export type RunState =
+  | "STATE_UNSPECIFIED"
+  | "RUNNING"
+  | "COMPLETED"
+  | "FAILED"
+  | "CANCELLED"
+  | "QUEUED"
+  | "REQUIRES_APPROVAL";
+
+/** ToolApproval.Decision: what was decided on a call that needed approval. */
+export type ApprovalDecisionValue = "DECISION_UNSPECIFIED" | "APPROVE" | "REJECT";
+
+/** A tool call that waits, or waited, for a person's approval, and its decision. */
+export interface ToolApproval {
+  callId: string;
+  toolName: string;
+  argumentsJson: string;
+  decision: ApprovalDecisionValue;
+  /** The message given with a rejection, which the model receives. */
+  message: string;
+  decideTime: Timestamp | null;
+  requestId: string;
+  /** The caller's address as the server saw it. */
+  decidedBy: string;
+}
 
 /** Run.CancelMode: how a run is cancelled. */
 export type CancelMode = "CANCEL_MODE_UNSPECIFIED" | "IMMEDIATE" | "AFTER_TURN";
@@ -125,6 +149,10 @@ export interface Run {
   cancelReason: string;
   /** When the run's events will be deleted; set once the run has ended. */
   eventsExpireTime: Timestamp | null;
+  /** Tool calls that needed approval, with their decisions. */
+  approvals: ToolApproval[];
+  /** While REQUIRES_APPROVAL: when the run is cancelled if calls are still undecided. */
+  approvalExpireTime: Timestamp | null;
 }
 
 export interface RunStarted {
@@ -159,6 +187,9 @@ export interface ApprovalRequired {
   callId: string;
   toolName: string;
   argumentsJson: string;
+  /** The run that waits: decide with resolveApprovals. */
+  run: string;
+  approvalExpireTime: Timestamp | null;
 }
 export interface RunCompleted {
   run: Run | null;
@@ -398,6 +429,19 @@ export interface StreamRunEventsOptions extends CallOptions {
   afterSequence?: string | number;
 }
 
+/** Decisions on calls a run waits on, by call id. */
+export interface ApprovalDecisions {
+  /** Calls whose tools run. */
+  approve?: string[];
+  /** Calls whose tools do not run, each with the message the model receives ("" for a default). */
+  reject?: Record<string, string>;
+}
+
+export interface ResolveApprovalsOptions extends CallOptions {
+  /** A UUID that makes a retry safe; one is generated when not given. */
+  requestId?: string;
+}
+
 export interface CancelRunOptions extends CallOptions {
   /** Default "immediate". */
   mode?: CancelModeOption;
@@ -460,6 +504,15 @@ export class AgentSessionsClient {
    * stands). A run that had already ended is returned unchanged.
    */
   cancelRun(run: string | { name: string; mode?: CancelModeOption }, options?: CancelRunOptions): Promise<Run>;
+  /**
+   * Decides tool calls the run waits on and resolves to the run; once no call waits it goes on.
+   * A call decided before fails with FAILED_PRECONDITION (reason ALREADY_DECIDED).
+   */
+  resolveApprovals(
+    run: string | { name: string },
+    decisions: ApprovalDecisions,
+    options?: ResolveApprovalsOptions,
+  ): Promise<Run>;
   /** Closes the channel. */
   close(): void;
 }

@@ -54,7 +54,7 @@ test("every RPC of the contract has a client method", () => {
     ...Object.keys(contract.AgentService.service),
     ...Object.keys(contract.SessionService.service),
   ];
-  assert.equal(rpcs.length, 21);
+  assert.equal(rpcs.length, 22);
   for (const rpc of rpcs) {
     const method = rpc[0].toLowerCase() + rpc.slice(1);
     assert.equal(typeof Reflect.get(client, method), "function", `no client method ${method}`);

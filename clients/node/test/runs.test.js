@@ -276,6 +276,28 @@ describe("CancelRun", () => {
     assert.deepEqual(await client.cancelRun(before, { mode: "afterTurn" }), before);
   });
 
+  test("resolveApprovals sends its decisions; a call the run never made is refused", LIMIT, async () => {
+    const session = await newSession();
+    const events = await collect(client.sendMessage(session.name, "No tools here"));
+    const runName = events[0].runStarted?.run ?? "";
+    const done = await client.getRun({ name: runName });
+    assert.deepEqual(done.approvals, []);
+    await assert.rejects(
+      client.resolveApprovals(runName, { approve: ["call-1"], reject: { "call-2": "no" } }),
+      (/** @type {any} */ error) => {
+        assert.ok(error instanceof AgentSessionsError);
+        assert.equal(error.code, status.INVALID_ARGUMENT);
+        assert.equal(error.reason, "UNKNOWN_CALL");
+        return true;
+      },
+    );
+    await assert.rejects(client.resolveApprovals(runName, {}), (/** @type {any} */ error) => {
+      assert.equal(error.code, status.INVALID_ARGUMENT);
+      assert.match(error.message, /decisions/);
+      return true;
+    });
+  });
+
   test("a running run ends CANCELLED, and the SendMessage stream with runCancelled", LIMIT, async () => {
     const session = await newSession();
     /** @type {Promise<import("../index").Run> | undefined} */
