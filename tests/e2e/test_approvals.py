@@ -22,6 +22,7 @@ from agentsessions.v1 import (
 )
 from agentsessions.v1 import session_service_pb2 as ss
 from e2e.test_runs import assert_whole_log, kind, new_session, replay
+from readme_examples import run_python_example
 from status_details import details_of
 
 Run = session_pb2.Run
@@ -329,3 +330,23 @@ async def test_bad_decisions_are_invalid_and_decide_nothing(
         assert waiting.state == Run.REQUIRES_APPROVAL
         assert waiting.approvals[0].decision == Approval.DECISION_UNSPECIFIED
         stream.cancel()
+
+
+async def test_the_readme_example_approves_and_reads_the_rest(
+    server_factory: Any, bank: Bank, tmp_path: Path
+) -> None:
+    address = await start(server_factory, bank, script("Sent 5 euros to Ann."))
+    async with grpc.aio.insecure_channel(address) as channel:
+        await session_service_pb2_grpc.SessionServiceStub(channel).CreateSession(
+            ss.CreateSessionRequest(
+                parent="agents/banker",
+                session_id="s1",
+                session=session_pb2.Session(display_name="README"),
+            )
+        )
+    printed = await run_python_example("approvals", address, tmp_path)
+    assert printed.splitlines() == [
+        'transfer({"amount": 5}) needs approval',
+        "Sent 5 euros to Ann.",
+    ]
+    assert bank.transfers == [5]
