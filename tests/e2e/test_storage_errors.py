@@ -186,12 +186,6 @@ async def test_io_errors_refuse_writes_keep_reads_and_recover(tmp_path: Path) ->
             await assert_reads_work(channel, parent, acked)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime/execution.py _finish: when finish_run fails with a storage error the run "
-    "returns without a terminal event, so SendMessage waits for one until its deadline, and "
-    "the run's lease stays held",
-)
 async def test_a_turn_on_full_storage_ends_with_the_storage_error(
     server_factory: Callable[..., Any], tmp_path: Path
 ) -> None:

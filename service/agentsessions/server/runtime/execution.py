@@ -15,6 +15,7 @@ nothing cancels; it never raises.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -57,6 +58,11 @@ from .sink import CancelRequested, Delta, Entry, Finished, ModelCalled, RunSink,
 from .store_session import StoreSession
 
 log = logging.getLogger("agentsessions.runtime")
+
+# Storage failures that may pass (a full disk gets room): a run's end is recorded once they do.
+RETRIED_STORAGE_ERRORS = frozenset({"STORAGE_FULL", "STORAGE_ERROR", "STORE_BUSY"})
+RETRY_END_FIRST_SECONDS = 0.05
+RETRY_END_MAX_SECONDS = 1.0
 
 
 def _usage_of(result: RunResultStreaming | None) -> Usage:
@@ -147,6 +153,11 @@ class RunExecution:
         self._result: RunResultStreaming | None = None
         self._driver: asyncio.Task[None] | None = None
         self._started = run.last_sequence > 0  # the run's first event is written
+        # The end as it is to be recorded, while the storage refuses it (see finish_now).
+        self._ending: tuple[RunRecord, list[LoggedEvent], str] | None = None
+        self._ending_lock = asyncio.Lock()
+        self._ending_retry = asyncio.Event()
+        self._told_followers = False
         self._session = StoreSession(
             store, run.key, run_id=run.run_id, fence=lease, write=sink.write_items
         )
@@ -384,16 +395,48 @@ class RunExecution:
             cancel_reason=cancel.reason if cancel is not None else "",
             events_expire_time_us=end + self._plan.retention_us,
         )
-        try:
-            finished = await self._store.finish_run(
-                run,
-                lease=self._lease,
-                terminal=terminal_encoder(self._encode, final_output),
-                events=rest,
-            )
-        except DomainError as exc:
-            # The session was deleted, or the run was ended elsewhere: nothing to record.
-            log.warning("could not record the end of run %s: %s", run.run_id, exc.reason)
-            return
+        self._ending = (run, rest, final_output)
+        delay = RETRY_END_FIRST_SECONDS
+        while not await self.finish_now():
+            if self._ending is None:
+                return  # the end cannot be recorded, and never will be
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._ending_retry.wait()
+            self._ending_retry.clear()
+            delay = min(delay * 2, RETRY_END_MAX_SECONDS)
+
+    async def finish_now(self) -> bool:
+        """Tries to record the run's end, which the storage refused before; whether the run
+        has ended. The session stays held until it has: its next message retries at once."""
+        async with self._ending_lock:
+            if self._ending is None:
+                return self.run.finished
+            run, rest, final_output = self._ending
+            try:
+                finished = await self._store.finish_run(
+                    run,
+                    lease=self._lease,
+                    terminal=terminal_encoder(self._encode, final_output),
+                    events=rest,
+                )
+            except DomainError as exc:
+                if exc.reason in RETRIED_STORAGE_ERRORS:
+                    if not self._told_followers:
+                        # Followers end with the storage's error now, not at their deadline.
+                        self._told_followers = True
+                        self._log.failed(exc)
+                        log.warning("run %s could not end yet: %s", run.run_id, exc.reason)
+                    return False
+                # The session was deleted, or the run was ended elsewhere: nothing to record.
+                log.warning("could not record the end of run %s: %s", run.run_id, exc.reason)
+                self._ending = None
+                return False
+            self._ending = None
         self.run = finished.run
         self._log.published([*rest, finished.terminal])
+        return True
+
+    def retry_end(self) -> None:
+        """Makes a run whose end waits for the storage try again now."""
+        self._ending_retry.set()

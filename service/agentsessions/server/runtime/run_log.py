@@ -94,6 +94,7 @@ class RunSignals:
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._remote_waiters = 0
         self._batches: dict[str, list[LoggedEvent]] = {}
+        self._failures: dict[str, BaseException] = {}
         self._local: set[str] = set()
         self._poller: asyncio.Task[None] | None = None
         self._closed = False
@@ -105,6 +106,7 @@ class RunSignals:
         self._local.discard(topic)
         # Followers still catching up take the terminal batch for a moment longer.
         asyncio.get_running_loop().call_later(1.0, self._batches.pop, topic, None)
+        self._failures.pop(topic, None)
         self.publish(topic)
 
     def is_local(self, topic: str) -> bool:
@@ -130,8 +132,18 @@ class RunSignals:
             return batch
         return None
 
+    def fail(self, topic: str, error: BaseException) -> None:
+        """The topic's run cannot go on writing for now: its followers raise `error`."""
+        self._failures[topic] = error
+        self.publish(topic)
+
+    def failure(self, topic: str) -> BaseException | None:
+        return self._failures.get(topic)
+
     def publish(self, topic: str, batch: list[LoggedEvent] | None = None) -> None:
         """`batch` (if any) is committed: wake the topic's waiters."""
+        if batch is not None:
+            self._failures.pop(topic, None)
         self._versions[topic] = self._versions.get(topic, 0) + 1
         if batch is not None and topic in self._local:
             self._batches[topic] = batch
@@ -259,6 +271,10 @@ class EventLog:
             self._signals.publish(self._topic, events)
         return records, events
 
+    def failed(self, error: BaseException) -> None:
+        """The run cannot record its end for now: followers end with `error`."""
+        self._signals.fail(self._topic, error)
+
     def published(self, last: list[LoggedEvent]) -> None:
         """The run ended with `last` (its terminal event at the end): followers that are
         caught up take them from here."""
@@ -297,6 +313,9 @@ async def follow(
     position = after_sequence
     first = not fresh
     while True:
+        failure = signals.failure(topic)
+        if failure is not None:
+            raise failure
         ticket = signals.ticket(topic)
         events = None if first else signals.latest(topic, position)
         finished = False

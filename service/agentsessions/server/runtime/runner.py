@@ -253,6 +253,9 @@ class AgentRunner:
         error when the caller does not wait or its deadline has passed."""
         if await self._recovery.recover(holder):
             return
+        ending = self._active.get(run_name(holder.key, holder.run_id)) if holder.run_id else None
+        if ending is not None and await ending.finish_now():
+            return  # a run of this process whose end waited for the storage has ended now
         if not wait:
             raise busy_error(holder.key, holder)
         remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
