@@ -1,8 +1,11 @@
-"""The events a run streams, as plain records; servicers/run_events.py turns them into protos."""
+"""The events a run streams, as plain records, and the event reporting a stored item;
+servicers/run_events.py turns them into protos."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..domain.models import ItemRecord, RunError, RunRecord, SessionKey, SessionStats, Usage, now_us
 
@@ -99,3 +102,40 @@ RunEvent = (
     | RunCancelledEvent
 )
 TERMINAL_EVENTS = (RunCompletedEvent, RunFailedEvent, RunCancelledEvent)
+
+
+def text_of(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def item_event(
+    sequence: int, key: SessionKey, record: ItemRecord, agent_id: str
+) -> RunEvent | None:
+    """The event that reports a stored item: an assistant message, a tool call or its output;
+    None for the rest (the caller's input, reasoning)."""
+    if record.type == "message":
+        if record.role != "assistant":
+            return None
+        return MessageCompletedEvent(sequence=sequence, key=key, item=record, agent_id=agent_id)
+    item = json.loads(record.item_json)
+    call_id = item.get("call_id")
+    if not isinstance(call_id, str):
+        return None
+    if record.type.endswith("_output"):
+        output = text_of(item.get("output"))
+        return ToolOutputEvent(
+            sequence=sequence, key=key, call_id=call_id, output=output, item=record
+        )
+    if record.type.endswith("_call"):
+        arguments = item.get("arguments", item.get("input", {}))
+        return ToolCalledEvent(
+            sequence=sequence,
+            key=key,
+            call_id=call_id,
+            tool_name=text_of(item.get("name", record.type)),
+            arguments_json=arguments if isinstance(arguments, str) else text_of(arguments),
+            item=record,
+        )
+    return None

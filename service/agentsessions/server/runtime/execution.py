@@ -34,7 +34,6 @@ from ..domain.models import (
     LoggedEvent,
     RunRecord,
     RunState,
-    SessionKey,
     Usage,
     now_us,
 )
@@ -44,12 +43,11 @@ from .errors import run_error_of
 from .events import (
     AgentUpdatedEvent,
     ApprovalRequiredEvent,
-    MessageCompletedEvent,
     RunEvent,
     RunStartedEvent,
     TextDeltaEvent,
-    ToolCalledEvent,
-    ToolOutputEvent,
+    item_event,
+    text_of,
 )
 from .history import history_window
 from .inputs import RunInput
@@ -70,43 +68,6 @@ def _usage_of(result: RunResultStreaming | None) -> Usage:
         return Usage()
     usage = result.context_wrapper.usage
     return Usage(usage.requests, usage.input_tokens, usage.output_tokens, usage.total_tokens)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def item_event(
-    sequence: int, key: SessionKey, record: ItemRecord, agent_id: str
-) -> RunEvent | None:
-    """The event that reports a stored item: an assistant message, a tool call or its output;
-    None for the rest (the caller's input, reasoning)."""
-    if record.type == "message":
-        if record.role != "assistant":
-            return None
-        return MessageCompletedEvent(sequence=sequence, key=key, item=record, agent_id=agent_id)
-    item = json.loads(record.item_json)
-    call_id = item.get("call_id")
-    if not isinstance(call_id, str):
-        return None
-    if record.type.endswith("_output"):
-        output = _text(item.get("output"))
-        return ToolOutputEvent(
-            sequence=sequence, key=key, call_id=call_id, output=output, item=record
-        )
-    if record.type.endswith("_call"):
-        arguments = item.get("arguments", item.get("input", {}))
-        return ToolCalledEvent(
-            sequence=sequence,
-            key=key,
-            call_id=call_id,
-            tool_name=_text(item.get("name", record.type)),
-            arguments_json=arguments if isinstance(arguments, str) else _text(arguments),
-            item=record,
-        )
-    return None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -291,7 +252,7 @@ class RunExecution:
         if self._after_turn is not None and final is None:
             await self._finish(RunState.CANCELLED, cancel=self._after_turn)
         else:
-            await self._finish(RunState.COMPLETED, final_output=_text(final))
+            await self._finish(RunState.COMPLETED, final_output=text_of(final))
 
     def _events_of(self, entry: Entry) -> list[RunEvent]:
         if isinstance(entry, Delta):
