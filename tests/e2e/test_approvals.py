@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from agentsessions.v1 import (
 )
 from agentsessions.v1 import session_service_pb2 as ss
 from e2e.test_runs import assert_whole_log, kind, new_session, replay
+from google.protobuf import duration_pb2, field_mask_pb2
 from readme_examples import run_python_example
 from status_details import details_of
 
@@ -350,3 +352,100 @@ async def test_the_readme_example_approves_and_reads_the_rest(
         "Sent 5 euros to Ann.",
     ]
     assert bank.transfers == [5]
+
+
+async def test_the_agents_approval_policy_makes_a_plain_tool_wait(server_factory: Any) -> None:
+    runs: list[str] = []
+
+    @function_tool
+    def delete_records(table: str) -> str:
+        """Deletes a table's records."""
+        runs.append(table)
+        return f"deleted {table}"
+
+    tools = ToolRegistry()
+    tools.add(delete_records)
+    model = ScriptedModel(
+        [
+            ModelStep(output=[function_call("delete_records", '{"table": "t"}', call_id="d-1")]),
+            ModelStep(output=[assistant_message("Deleted.")]),
+        ]
+    )
+    server = await server_factory(models=ModelRegistry(models={"scripted": model}), tools=tools)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        agents = agent_pb2_grpc.AgentServiceStub(channel)
+        agent = agent_pb2.Agent(
+            display_name="Janitor",
+            model="scripted",
+            tools=["delete_records"],
+            approval_policy=agent_pb2.ApprovalPolicy(
+                tools=["delete_records"], timeout=duration_pb2.Duration(seconds=90)
+            ),
+        )
+        created = await agents.CreateAgent(
+            agent_pb2.CreateAgentRequest(agent_id="janitor", agent=agent)
+        )
+        assert list(created.approval_policy.tools) == ["delete_records"]
+        assert created.approval_policy.timeout.seconds == 90
+        stub = session_service_pb2_grpc.SessionServiceStub(channel)
+        session = await new_session(channel, "agents/janitor")
+        stream = stub.SendMessage(events_pb2.SendMessageRequest(session=session, text="Clean"))
+        asked = (await until_approval(stream))[-1].approval_required
+        assert asked.tool_name == "delete_records" and runs == []
+        # The agent's timeout, not the server's: 90 s from now.
+        waiting = await stub.GetRun(ss.GetRunRequest(name=asked.run))
+        left = waiting.approval_expire_time.seconds - time.time()
+        assert 60 < left <= 91
+        await stub.ResolveApprovals(
+            ss.ResolveApprovalsRequest(
+                name=asked.run,
+                decisions=[ss.ApprovalDecision(call_id="d-1", decision=Approval.APPROVE)],
+            )
+        )
+        assert kind([e async for e in stream][-1]) == "run_completed"
+        assert runs == ["t"]
+
+        # The policy is a field like the others: its sub-fields update alone.
+        changed = await agents.UpdateAgent(
+            agent_pb2.UpdateAgentRequest(
+                agent=agent_pb2.Agent(name="agents/janitor"),
+                update_mask=field_mask_pb2.FieldMask(paths=["approval_policy.tools"]),
+            )
+        )
+        assert list(changed.approval_policy.tools) == []
+        assert changed.approval_policy.timeout.seconds == 90
+
+
+@pytest.mark.parametrize(
+    ("policy", "field"),
+    [
+        (agent_pb2.ApprovalPolicy(tools=["transfer", "other"]), "agent.approval_policy.tools"),
+        (
+            agent_pb2.ApprovalPolicy(timeout=duration_pb2.Duration(nanos=500_000_000)),
+            "agent.approval_policy.timeout",
+        ),
+        (
+            agent_pb2.ApprovalPolicy(timeout=duration_pb2.Duration(seconds=31 * 86_400)),
+            "agent.approval_policy.timeout",
+        ),
+        (
+            agent_pb2.ApprovalPolicy(timeout=duration_pb2.Duration(seconds=-5)),
+            "agent.approval_policy.timeout",
+        ),
+    ],
+)
+async def test_an_approval_policy_names_only_the_agents_tools_and_a_sane_timeout(
+    server_factory: Any, bank: Bank, policy: agent_pb2.ApprovalPolicy, field: str
+) -> None:
+    server = await server_factory(tools=bank.tools)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await agent_pb2_grpc.AgentServiceStub(channel).CreateAgent(
+                agent_pb2.CreateAgentRequest(
+                    agent=agent_pb2.Agent(
+                        display_name="Bad", tools=["transfer"], approval_policy=policy
+                    )
+                )
+            )
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field in details_of(bad.value).violated_fields

@@ -24,12 +24,13 @@ _sym_db = _symbol_database.Default()
 
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61gentsessions/v1/agent.proto\x12\x10\x61gentsessions.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x03\n\x05\x41gent\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cinstructions\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05model\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12=\n\x0emodel_settings\x18\x05 \x01(\x0b\x32\x1f.agentsessions.v1.ModelSettingsB\x04\xe2\x41\x01\x01\x12\x13\n\x05tools\x18\x06 \x03(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08handoffs\x18\x07 \x03(\tB\x04\xe2\x41\x01\x01\x12=\n\x0ehistory_policy\x18\x08 \x01(\x0b\x32\x1f.agentsessions.v1.HistoryPolicyB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x0c\n\x04\x65tag\x18\x0b \x01(\t\x12\x19\n\x0b\x64\x65scription\x18\x0c \x01(\tB\x04\xe2\x41\x01\x01:7\xea\x41\x34\n\x13\x61gentsessions/Agent\x12\x0e\x61gents/{agent}*\x06\x61gents2\x05\x61gent\"\x9f\x01\n\rModelSettings\x12\x1e\n\x0btemperature\x18\x01 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12\x18\n\x05top_p\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x01\x88\x01\x01\x12$\n\x11max_output_tokens\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x01H\x02\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x14\n\x12_max_output_tokens\"(\n\rHistoryPolicy\x12\x17\n\tmax_items\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\"t\n\x12\x43reateAgentRequest\x12,\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x17.agentsessions.v1.AgentB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x61gent_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"=\n\x0fGetAgentRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x61gentsessions/Agent\"F\n\x11ListAgentsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"V\n\x12ListAgentsResponse\x12\'\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x17.agentsessions.v1.Agent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"y\n\x12UpdateAgentRequest\x12,\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x17.agentsessions.v1.AgentB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"i\n\x12\x44\x65leteAgentRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x61gentsessions/Agent\x12\x13\n\x05\x66orce\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x12\n\x04\x65tag\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x32\x98\x03\n\x0c\x41gentService\x12L\n\x0b\x43reateAgent\x12$.agentsessions.v1.CreateAgentRequest\x1a\x17.agentsessions.v1.Agent\x12\x46\n\x08GetAgent\x12!.agentsessions.v1.GetAgentRequest\x1a\x17.agentsessions.v1.Agent\x12W\n\nListAgents\x12#.agentsessions.v1.ListAgentsRequest\x1a$.agentsessions.v1.ListAgentsResponse\x12L\n\x0bUpdateAgent\x12$.agentsessions.v1.UpdateAgentRequest\x1a\x17.agentsessions.v1.Agent\x12K\n\x0b\x44\x65leteAgent\x12$.agentsessions.v1.DeleteAgentRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61gentsessions/v1/agent.proto\x12\x10\x61gentsessions.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x04\n\x05\x41gent\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cinstructions\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05model\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12=\n\x0emodel_settings\x18\x05 \x01(\x0b\x32\x1f.agentsessions.v1.ModelSettingsB\x04\xe2\x41\x01\x01\x12\x13\n\x05tools\x18\x06 \x03(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08handoffs\x18\x07 \x03(\tB\x04\xe2\x41\x01\x01\x12=\n\x0ehistory_policy\x18\x08 \x01(\x0b\x32\x1f.agentsessions.v1.HistoryPolicyB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x0c\n\x04\x65tag\x18\x0b \x01(\t\x12\x19\n\x0b\x64\x65scription\x18\x0c \x01(\tB\x04\xe2\x41\x01\x01\x12?\n\x0f\x61pproval_policy\x18\r \x01(\x0b\x32 .agentsessions.v1.ApprovalPolicyB\x04\xe2\x41\x01\x01:7\xea\x41\x34\n\x13\x61gentsessions/Agent\x12\x0e\x61gents/{agent}*\x06\x61gents2\x05\x61gent\"W\n\x0e\x41pprovalPolicy\x12\x13\n\x05tools\x18\x01 \x03(\tB\x04\xe2\x41\x01\x01\x12\x30\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\"\x9f\x01\n\rModelSettings\x12\x1e\n\x0btemperature\x18\x01 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12\x18\n\x05top_p\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x01\x88\x01\x01\x12$\n\x11max_output_tokens\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x01H\x02\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x14\n\x12_max_output_tokens\"(\n\rHistoryPolicy\x12\x17\n\tmax_items\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\"t\n\x12\x43reateAgentRequest\x12,\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x17.agentsessions.v1.AgentB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x61gent_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"=\n\x0fGetAgentRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x61gentsessions/Agent\"F\n\x11ListAgentsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"V\n\x12ListAgentsResponse\x12\'\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x17.agentsessions.v1.Agent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"y\n\x12UpdateAgentRequest\x12,\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x17.agentsessions.v1.AgentB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"i\n\x12\x44\x65leteAgentRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x61gentsessions/Agent\x12\x13\n\x05\x66orce\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x12\n\x04\x65tag\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x32\x98\x03\n\x0c\x41gentService\x12L\n\x0b\x43reateAgent\x12$.agentsessions.v1.CreateAgentRequest\x1a\x17.agentsessions.v1.Agent\x12\x46\n\x08GetAgent\x12!.agentsessions.v1.GetAgentRequest\x1a\x17.agentsessions.v1.Agent\x12W\n\nListAgents\x12#.agentsessions.v1.ListAgentsRequest\x1a$.agentsessions.v1.ListAgentsResponse\x12L\n\x0bUpdateAgent\x12$.agentsessions.v1.UpdateAgentRequest\x1a\x17.agentsessions.v1.Agent\x12K\n\x0b\x44\x65leteAgent\x12$.agentsessions.v1.DeleteAgentRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -58,8 +59,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AGENT'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
   _globals['_AGENT'].fields_by_name['description']._loaded_options = None
   _globals['_AGENT'].fields_by_name['description']._serialized_options = b'\342A\001\001'
+  _globals['_AGENT'].fields_by_name['approval_policy']._loaded_options = None
+  _globals['_AGENT'].fields_by_name['approval_policy']._serialized_options = b'\342A\001\001'
   _globals['_AGENT']._loaded_options = None
   _globals['_AGENT']._serialized_options = b'\352A4\n\023agentsessions/Agent\022\016agents/{agent}*\006agents2\005agent'
+  _globals['_APPROVALPOLICY'].fields_by_name['tools']._loaded_options = None
+  _globals['_APPROVALPOLICY'].fields_by_name['tools']._serialized_options = b'\342A\001\001'
+  _globals['_APPROVALPOLICY'].fields_by_name['timeout']._loaded_options = None
+  _globals['_APPROVALPOLICY'].fields_by_name['timeout']._serialized_options = b'\342A\001\001'
   _globals['_MODELSETTINGS'].fields_by_name['temperature']._loaded_options = None
   _globals['_MODELSETTINGS'].fields_by_name['temperature']._serialized_options = b'\342A\001\001'
   _globals['_MODELSETTINGS'].fields_by_name['top_p']._loaded_options = None
@@ -90,24 +97,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEAGENTREQUEST'].fields_by_name['force']._serialized_options = b'\342A\001\001'
   _globals['_DELETEAGENTREQUEST'].fields_by_name['etag']._loaded_options = None
   _globals['_DELETEAGENTREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
-  _globals['_AGENT']._serialized_start=207
-  _globals['_AGENT']._serialized_end=690
-  _globals['_MODELSETTINGS']._serialized_start=693
-  _globals['_MODELSETTINGS']._serialized_end=852
-  _globals['_HISTORYPOLICY']._serialized_start=854
-  _globals['_HISTORYPOLICY']._serialized_end=894
-  _globals['_CREATEAGENTREQUEST']._serialized_start=896
-  _globals['_CREATEAGENTREQUEST']._serialized_end=1012
-  _globals['_GETAGENTREQUEST']._serialized_start=1014
-  _globals['_GETAGENTREQUEST']._serialized_end=1075
-  _globals['_LISTAGENTSREQUEST']._serialized_start=1077
-  _globals['_LISTAGENTSREQUEST']._serialized_end=1147
-  _globals['_LISTAGENTSRESPONSE']._serialized_start=1149
-  _globals['_LISTAGENTSRESPONSE']._serialized_end=1235
-  _globals['_UPDATEAGENTREQUEST']._serialized_start=1237
-  _globals['_UPDATEAGENTREQUEST']._serialized_end=1358
-  _globals['_DELETEAGENTREQUEST']._serialized_start=1360
-  _globals['_DELETEAGENTREQUEST']._serialized_end=1465
-  _globals['_AGENTSERVICE']._serialized_start=1468
-  _globals['_AGENTSERVICE']._serialized_end=1876
+  _globals['_AGENT']._serialized_start=239
+  _globals['_AGENT']._serialized_end=787
+  _globals['_APPROVALPOLICY']._serialized_start=789
+  _globals['_APPROVALPOLICY']._serialized_end=876
+  _globals['_MODELSETTINGS']._serialized_start=879
+  _globals['_MODELSETTINGS']._serialized_end=1038
+  _globals['_HISTORYPOLICY']._serialized_start=1040
+  _globals['_HISTORYPOLICY']._serialized_end=1080
+  _globals['_CREATEAGENTREQUEST']._serialized_start=1082
+  _globals['_CREATEAGENTREQUEST']._serialized_end=1198
+  _globals['_GETAGENTREQUEST']._serialized_start=1200
+  _globals['_GETAGENTREQUEST']._serialized_end=1261
+  _globals['_LISTAGENTSREQUEST']._serialized_start=1263
+  _globals['_LISTAGENTSREQUEST']._serialized_end=1333
+  _globals['_LISTAGENTSRESPONSE']._serialized_start=1335
+  _globals['_LISTAGENTSRESPONSE']._serialized_end=1421
+  _globals['_UPDATEAGENTREQUEST']._serialized_start=1423
+  _globals['_UPDATEAGENTREQUEST']._serialized_end=1544
+  _globals['_DELETEAGENTREQUEST']._serialized_start=1546
+  _globals['_DELETEAGENTREQUEST']._serialized_end=1651
+  _globals['_AGENTSERVICE']._serialized_start=1654
+  _globals['_AGENTSERVICE']._serialized_end=2062
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ Agents: the stored definition of an agent that sessions run with."""
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -38,6 +39,7 @@ class Agent(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    APPROVAL_POLICY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `agents/{agent}`."""
     display_name: _builtins.str
@@ -80,6 +82,10 @@ class Agent(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the agent was last changed."""
 
+    @_builtins.property
+    def approval_policy(self) -> Global___ApprovalPolicy:
+        """Which of the agent's tool calls wait for a person's approval."""
+
     def __init__(
         self,
         *,
@@ -95,14 +101,50 @@ class Agent(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
         description: _builtins.str = ...,
+        approval_policy: Global___ApprovalPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "history_policy", b"history_policy", "model_settings", b"model_settings", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_policy", b"approval_policy", "create_time", b"create_time", "history_policy", b"history_policy", "model_settings", b"model_settings", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "description", b"description", "display_name", b"display_name", "etag", b"etag", "handoffs", b"handoffs", "history_policy", b"history_policy", "instructions", b"instructions", "model", b"model", "model_settings", b"model_settings", "name", b"name", "tools", b"tools", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_policy", b"approval_policy", "create_time", b"create_time", "description", b"description", "display_name", b"display_name", "etag", b"etag", "handoffs", b"handoffs", "history_policy", b"history_policy", "instructions", b"instructions", "model", b"model", "model_settings", b"model_settings", "name", b"name", "tools", b"tools", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Agent: _TypeAlias = Agent  # noqa: Y015
+
+@_typing.final
+class ApprovalPolicy(_message.Message):
+    """Tool calls that stop the run until a person decides them (ResolveApprovals)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOOLS_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tools(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of tools in the agent's `tools` whose calls wait for approval. A
+        tool the server's registry marks as needing approval always waits.
+        """
+
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration:
+        """How long a call may wait before its run is cancelled (reason
+        APPROVAL_EXPIRED): 1 second to 30 days; the server's
+        `approval_timeout_seconds` (24 hours by default) when unset.
+        """
+
+    def __init__(
+        self,
+        *,
+        tools: _abc.Iterable[_builtins.str] | None = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout", "tools", b"tools"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalPolicy: _TypeAlias = ApprovalPolicy  # noqa: Y015
 
 @_typing.final
 class ModelSettings(_message.Message):

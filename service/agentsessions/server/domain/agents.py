@@ -42,9 +42,14 @@ UPDATABLE_FIELDS = frozenset(
         "history_policy",
         "history_policy.max_items",
         "description",
+        "approval_policy",
+        "approval_policy.tools",
+        "approval_policy.timeout",
     }
 )
 DEFAULT_MODEL = "echo"
+APPROVAL_TIMEOUT_MIN_US = 1_000_000
+APPROVAL_TIMEOUT_MAX_US = 30 * 86_400 * 1_000_000
 
 
 class AgentCatalog(Protocol):
@@ -69,6 +74,11 @@ def merge_agent(current: AgentRecord, changes: AgentRecord, paths: Collection[st
         field, _, sub = path.partition(".")
         if field == "history_policy":  # its one field, max_items, is stored flat
             updated = replace(updated, history_max_items=changes.history_max_items)
+        elif field == "approval_policy":  # stored flat too
+            if sub in ("", "tools"):
+                updated = replace(updated, approval_tools=changes.approval_tools)
+            if sub in ("", "timeout"):
+                updated = replace(updated, approval_timeout_us=changes.approval_timeout_us)
         elif sub:  # model_settings.<sub>
             value = getattr(changes.model_settings, sub)
             settings = replace(updated.model_settings, **{sub: value})
@@ -104,6 +114,14 @@ class Agents:
             found.add("agent.tools", "must not repeat a tool")
         if len(agent.handoffs) > HANDOFFS_MAX:
             found.add("agent.handoffs", f"must have at most {HANDOFFS_MAX} agents")
+        missing = [t for t in agent.approval_tools if t not in agent.tools]
+        if missing:
+            found.add("agent.approval_policy.tools", "names tools the agent does not have")
+        if len(set(agent.approval_tools)) != len(agent.approval_tools):
+            found.add("agent.approval_policy.tools", "must not repeat a tool")
+        timeout = agent.approval_timeout_us
+        if timeout and not APPROVAL_TIMEOUT_MIN_US <= timeout <= APPROVAL_TIMEOUT_MAX_US:
+            found.add("agent.approval_policy.timeout", "must be 1 second to 30 days, or unset")
         if not 0 <= agent.history_max_items <= HISTORY_MAX_ITEMS_MAX:
             found.add(
                 "agent.history_policy.max_items", f"must be between 0 and {HISTORY_MAX_ITEMS_MAX}"

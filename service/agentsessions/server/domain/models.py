@@ -74,6 +74,8 @@ class AgentRecord:
     handoffs: tuple[str, ...] = ()  # agent ids, not resource names
     history_max_items: int = 0  # 0: the model sees the whole history
     description: str = ""
+    approval_tools: tuple[str, ...] = ()  # tools whose calls wait for approval
+    approval_timeout_us: int = 0  # 0: the server's default
     create_time_us: int = 0
     update_time_us: int = 0
     etag: str = ""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-from agents import Agent, Model, ModelSettings, handoff
+from agents import Agent, FunctionTool, Model, ModelSettings, Tool, handoff
 
 from ..domain.errors import DomainError, FailedPrecondition, InvalidArgument
 from ..domain.models import AgentRecord
@@ -50,6 +51,13 @@ def _settings(record: AgentRecord) -> ModelSettings:
     )
 
 
+def _with_approval(tool: Tool, needing: Collection[str]) -> Tool:
+    """The tool, waiting for approval when the agent says so (or its registry already did)."""
+    if isinstance(tool, FunctionTool) and tool.name in needing and tool.needs_approval is not True:
+        return dataclasses.replace(tool, needs_approval=True)
+    return tool
+
+
 def build_agent(
     records: dict[str, AgentRecord],
     root_id: str,
@@ -85,7 +93,7 @@ def build_agent(
             handoff_description=record.description or record.display_name,
             model=observe(model, agent_id),
             model_settings=_settings(record),
-            tools=agent_tools,
+            tools=[_with_approval(tool, record.approval_tools) for tool in agent_tools],
         )
     for agent_id, record in records.items():
         agents[agent_id].handoffs = [

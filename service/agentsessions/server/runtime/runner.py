@@ -169,7 +169,7 @@ class AgentRunner:
             options.max_turns,
             root.history_max_items,
             self._retention_us,
-            self._approval_timeout_us,
+            root.approval_timeout_us or self._approval_timeout_us,
         )
         self._launch(recorded, lease, plan, sink)
         return RunHandle(recorded, joined=False)
@@ -209,17 +209,17 @@ class AgentRunner:
         run, sink = resumed.run, RunSink()
         paused = PausedInput(resumed.run_state, run.approvals)
         agent: Agent[Any] = Agent(name=key.agent_id)
+        timeout_us = self._approval_timeout_us
         try:
             root = await self.store.get_agent(key.tenant, key.agent_id)
             if root is None:
                 raise agent_not_found(key.agent_id)
             agent = await self._build(root, sink)
+            timeout_us = root.approval_timeout_us or timeout_us
         except DomainError as exc:
             # The agent changed while the run waited: the run ends FAILED with the reason.
             paused = dataclasses.replace(paused, error=exc)
-        plan = RunPlan(
-            agent, paused, paused.max_turns, 0, self._retention_us, self._approval_timeout_us
-        )
+        plan = RunPlan(agent, paused, paused.max_turns, 0, self._retention_us, timeout_us)
         self._launch(run, resumed.lease, plan, sink)
         return run
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agentsessions.v1 import agent_pb2, session_pb2
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 from google.rpc import status_pb2
 
 from ..domain import names
@@ -65,7 +65,17 @@ def agent_from_proto(agent: agent_pb2.Agent, tenant: str, agent_id: str = "") ->
         handoffs=handoffs,
         history_max_items=agent.history_policy.max_items,
         description=agent.description,
+        approval_tools=tuple(agent.approval_policy.tools),
+        approval_timeout_us=duration_micros(agent.approval_policy.timeout),
     )
+
+
+def duration_micros(duration: duration_pb2.Duration) -> int:
+    """A Duration in microseconds; a negative or out-of-range one as -1, which no range
+    check accepts."""
+    if duration.seconds < 0 or duration.nanos < 0 or duration.seconds > 10**12:
+        return -1
+    return duration.seconds * 1_000_000 + duration.nanos // 1000
 
 
 def agent_to_proto(agent: AgentRecord) -> agent_pb2.Agent:
@@ -87,6 +97,17 @@ def agent_to_proto(agent: AgentRecord) -> agent_pb2.Agent:
         update_time=timestamp(agent.update_time_us),
         etag=agent.etag,
         description=agent.description,
+        approval_policy=agent_pb2.ApprovalPolicy(
+            tools=agent.approval_tools,
+            timeout=(
+                duration_pb2.Duration(
+                    seconds=agent.approval_timeout_us // 1_000_000,
+                    nanos=agent.approval_timeout_us % 1_000_000 * 1000,
+                )
+                if agent.approval_timeout_us
+                else None
+            ),
+        ),
     )
 
 

@@ -63,7 +63,8 @@ def create_agent(
         INSERT INTO agents ({AGENT_COLUMNS})
         VALUES (:tenant, :agent_id, :display_name, :description, :instructions, :model,
                 :temperature, :top_p, :max_output_tokens, :tools, :handoffs,
-                :history_max_items, :create_time, :update_time, :etag)
+                :history_max_items, :create_time, :update_time, :etag,
+                :approval_tools, :approval_timeout)
         ON CONFLICT (tenant, agent_id) DO NOTHING
         """,
         agent_params(stored),
@@ -114,6 +115,8 @@ def update_agent(
                tools = :tools,
                handoffs = :handoffs,
                history_max_items = :history_max_items,
+               approval_tools = :approval_tools,
+               approval_timeout = :approval_timeout,
                update_time = :update_time,
                etag = :etag
          WHERE tenant = :tenant AND agent_id = :agent_id

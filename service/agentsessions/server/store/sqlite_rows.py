@@ -29,7 +29,7 @@ from ..domain.models import (
 AGENT_COLUMNS = """
     tenant, agent_id, display_name, description, instructions, model,
     temperature, top_p, max_output_tokens, tools, handoffs, history_max_items,
-    create_time, update_time, etag
+    create_time, update_time, etag, approval_tools, approval_timeout
 """
 
 SESSION_COLUMNS = """
@@ -74,6 +74,8 @@ def agent_params(agent: AgentRecord) -> dict[str, Any]:
         "tools": json.dumps(list(agent.tools)),
         "handoffs": json.dumps(list(agent.handoffs)),
         "history_max_items": agent.history_max_items,
+        "approval_tools": json.dumps(list(agent.approval_tools)),
+        "approval_timeout": agent.approval_timeout_us,
         "create_time": agent.create_time_us,
         "update_time": agent.update_time_us,
         "etag": agent.etag,
@@ -96,6 +98,8 @@ def agent_from_row(row: sqlite3.Row) -> AgentRecord:
         tools=tuple(json.loads(row["tools"])),
         handoffs=tuple(json.loads(row["handoffs"])),
         history_max_items=row["history_max_items"],
+        approval_tools=tuple(json.loads(row["approval_tools"])),
+        approval_timeout_us=row["approval_timeout"],
         create_time_us=row["create_time"],
         update_time_us=row["update_time"],
         etag=row["etag"],

@@ -229,6 +229,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE runs ADD COLUMN run_state BLOB",
         ),
     ),
+    Migration(
+        5,
+        "agent approval policies",
+        (
+            # JSON array of the agent's tools whose calls wait for approval.
+            "ALTER TABLE agents ADD COLUMN approval_tools TEXT NOT NULL DEFAULT '[]'",
+            # Microseconds a call may wait; 0: the server's default.
+            "ALTER TABLE agents ADD COLUMN approval_timeout INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
