@@ -8,7 +8,6 @@ from typing import Any
 from agentsessions.client import AsyncClient
 from agentsessions.server.runtime import ModelRegistry
 from cli_run import Cli, run_cli
-
 from e2e.test_approvals import Bank, script
 
 
