@@ -44,6 +44,7 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 /** The enum names the contract uses for the client's lower-case option values. */
 const DISCONNECT_POLICIES = Object.freeze({ cancel: "CANCEL", continue: "CONTINUE" });
 const CANCEL_MODES = Object.freeze({ immediate: "IMMEDIATE", afterTurn: "AFTER_TURN" });
+const BUSY_POLICIES = Object.freeze({ reject: "REJECT", wait: "WAIT", interrupt: "INTERRUPT" });
 /** SendMessage's request fields that its options may give (onDisconnect is translated). */
 const SEND_MESSAGE_OPTION_FIELDS = /** @type {const} */ ([
   "inputItemsJson",
@@ -284,6 +285,10 @@ class AgentSessionsClient {
     const onDisconnect = options.onDisconnect ?? request.onDisconnect;
     request.onDisconnect =
       enumName("onDisconnect", DISCONNECT_POLICIES, onDisconnect) ?? DISCONNECT_POLICIES.cancel;
+    const busyPolicy = options.busyPolicy ?? request.busyPolicy;
+    if (busyPolicy !== undefined) {
+      request.busyPolicy = enumName("busyPolicy", BUSY_POLICIES, busyPolicy);
+    }
     const requestId = /** @type {string | undefined} */ (request.requestId) || randomUUID();
     request.requestId = requestId;
     return Object.assign(this.follow("SendMessage", request, options), { requestId });

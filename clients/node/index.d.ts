@@ -299,6 +299,8 @@ export interface SendMessageRequest {
   onDisconnect: DisconnectOption;
   /** When joining a run by requestId, only the events with a greater sequence. */
   afterSequence: string | number;
+  /** What to do when another run holds the session; unset: reject (or wait with waitIfBusy). */
+  busyPolicy: BusyPolicyOption;
 }
 /** Request for StreamRunEvents. */
 export interface StreamRunEventsRequest {
@@ -408,6 +410,9 @@ export interface CallOptions {
 /** What happens to a run when its SendMessage call ends first: cancel it (the default) or let it go on. */
 export type DisconnectOption = "cancel" | "continue" | "CANCEL" | "CONTINUE";
 
+/** What SendMessage does when another run holds the session: fail, wait, or cancel that run. */
+export type BusyPolicyOption = "reject" | "wait" | "interrupt" | "REJECT" | "WAIT" | "INTERRUPT";
+
 /** How CancelRun stops a run: now (the default), or once the current model turn is stored. */
 export type CancelModeOption = "immediate" | "afterTurn" | "IMMEDIATE" | "AFTER_TURN";
 
@@ -422,6 +427,8 @@ export interface SendMessageOptions extends CallOptions {
   inputItemsJson?: string;
   waitIfBusy?: boolean;
   maxTurns?: number;
+  /** "reject", "wait" or "interrupt" (cancel the run holding the session, then start). */
+  busyPolicy?: BusyPolicyOption;
 }
 
 export interface StreamRunEventsOptions extends CallOptions {

@@ -409,3 +409,15 @@ async def test_the_readme_runs_example_runs(address: str, tmp_path: Path) -> Non
     assert process.returncode == 0, err.decode()
     text = out.decode()
     assert "Tell me a story" in text and "COMPLETED" in text
+
+
+async def test_busy_policy_interrupt_replaces_the_running_run(slow_client: AsyncClient) -> None:
+    session = await new_session(slow_client)
+    first = slow_client.send_message(session, text=WORDS * 20, timeout=T)
+    await anext(aiter(first))
+    second = slow_client.send_message(session, text="instead", busy_policy="interrupt", timeout=T)
+    assert await second.final_text() == "instead"
+    with pytest.raises(Cancelled):
+        await first.final_text()
+    with pytest.raises(ValueError, match="unknown busy policy"):
+        slow_client.send_message(session, text="x", busy_policy="queue")

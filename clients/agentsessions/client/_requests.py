@@ -23,6 +23,7 @@ MaskLike = field_mask_pb2.FieldMask | Iterable[str]
 CancelModeLike: TypeAlias = "session_pb2.Run.CancelMode.ValueType | str"
 # A Run.DisconnectPolicy value, or its name in any case: "cancel", "continue".
 DisconnectLike: TypeAlias = "session_pb2.Run.DisconnectPolicy.ValueType | str"
+BusyLike: TypeAlias = "events_pb2.SendMessageRequest.BusyPolicy.ValueType | str"
 
 
 def to_message(value: MessageT | Mapping[str, Any], message_type: type[MessageT]) -> MessageT:
@@ -114,6 +115,16 @@ def disconnect_policy(policy: DisconnectLike) -> session_pb2.Run.DisconnectPolic
         raise ValueError(f"unknown disconnect policy {policy!r}: cancel or continue") from None
 
 
+def busy_policy(policy: BusyLike) -> events_pb2.SendMessageRequest.BusyPolicy.ValueType:
+    """A SendMessageRequest.BusyPolicy from the enum or a name such as "interrupt"."""
+    if not isinstance(policy, str):
+        return policy
+    try:
+        return events_pb2.SendMessageRequest.BusyPolicy.Value(_enum_name(policy))
+    except ValueError:
+        raise ValueError(f"unknown busy policy {policy!r}: reject, wait or interrupt") from None
+
+
 def send_message(
     session: str,
     text: str | None,
@@ -123,6 +134,7 @@ def send_message(
     request_id: str | None = None,
     on_disconnect: DisconnectLike | None = None,
     after_sequence: int = 0,
+    busy: BusyLike | None = None,
 ) -> events_pb2.SendMessageRequest:
     if (text is None) == (input_items is None):
         raise ValueError("send_message needs exactly one of text and input_items")
@@ -137,6 +149,8 @@ def send_message(
     )
     if on_disconnect is not None:
         request.on_disconnect = disconnect_policy(on_disconnect)
+    if busy is not None:
+        request.busy_policy = busy_policy(busy)
     if text is not None:
         request.text = text
     else:

@@ -13,6 +13,7 @@ from agentsessions.client._defaults import DEFAULT, RetryArg, TimeoutArg
 from agentsessions.client._invoke import call_async, resolve_stream
 from agentsessions.client._requests import (
     AgentLike,
+    BusyLike,
     CancelModeLike,
     DisconnectLike,
     ItemLike,
@@ -263,6 +264,7 @@ class AsyncClient:
         input_items: Sequence[Mapping[str, Any]] | None = None, wait_if_busy: bool = False,
         max_turns: int = 0, request_id: str | None = None,
         on_disconnect: DisconnectLike | None = None, after_sequence: int = 0,
+        busy_policy: BusyLike | None = None,
         timeout: TimeoutArg = DEFAULT, resume: RetryArg = DEFAULT, metadata: Metadata = (),
     ) -> AsyncMessageStream:  # fmt: skip
         """Sends `text` (or SDK `input_items`) to the session's agent and streams the run.
@@ -279,7 +281,9 @@ class AsyncClient:
         server's default, or "continue", or a `Run.DisconnectPolicy`) says whether the
         run goes on when this call ends first; with "cancel", a connection that drops
         while the server stays up cancels the run, and the resumed stream ends with
-        its run_cancelled event.
+        its run_cancelled event. `busy_policy` says what happens when another run holds
+        the session: "reject" (SessionBusy), "wait" (as `wait_if_busy`), or "interrupt"
+        (that run is cancelled and this one starts).
 
         Raises:
             SessionBusy: (while iterating) another run is going on and not `wait_if_busy`.
@@ -287,7 +291,7 @@ class AsyncClient:
         """
         request = build.send_message(
             session, text, input_items, wait_if_busy, max_turns, request_id, on_disconnect,
-            after_sequence,
+            after_sequence, busy_policy,
         )  # fmt: skip
         deadline, policy = resolve_stream("SendMessage", timeout, resume)
         return AsyncMessageStream(

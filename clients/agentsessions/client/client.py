@@ -13,6 +13,7 @@ from agentsessions.client._defaults import DEFAULT, RetryArg, TimeoutArg
 from agentsessions.client._invoke import call_sync, resolve_stream
 from agentsessions.client._requests import (
     AgentLike,
+    BusyLike,
     CancelModeLike,
     DisconnectLike,
     ItemLike,
@@ -263,6 +264,7 @@ class Client:
         input_items: Sequence[Mapping[str, Any]] | None = None, wait_if_busy: bool = False,
         max_turns: int = 0, request_id: str | None = None,
         on_disconnect: DisconnectLike | None = None, after_sequence: int = 0,
+        busy_policy: BusyLike | None = None,
         timeout: TimeoutArg = DEFAULT, resume: RetryArg = DEFAULT, metadata: Metadata = (),
     ) -> MessageStream:  # fmt: skip
         """Sends `text` (or SDK `input_items`) to the session's agent and streams the run.
@@ -278,7 +280,7 @@ class Client:
         """
         request = build.send_message(
             session, text, input_items, wait_if_busy, max_turns, request_id, on_disconnect,
-            after_sequence,
+            after_sequence, busy_policy,
         )  # fmt: skip
         deadline, policy = resolve_stream("SendMessage", timeout, resume)
         return MessageStream(

@@ -276,6 +276,25 @@ describe("CancelRun", () => {
     assert.deepEqual(await client.cancelRun(before, { mode: "afterTurn" }), before);
   });
 
+  test("busyPolicy interrupt cancels the running run and starts", LIMIT, async () => {
+    const session = await newSession();
+    const first = client.sendMessage(session.name, LONG_TEXT, { onDisconnect: "continue" });
+    const started = await first.next();
+    const runName = started.value?.runStarted?.run ?? "";
+    const second = await collect(
+      client.sendMessage(session.name, "instead", { busyPolicy: "interrupt" }),
+    );
+    assert.equal(second.at(-1)?.runCompleted?.finalOutput, "instead");
+    const first_run = await client.getRun({ name: runName });
+    assert.equal(first_run.state, "CANCELLED");
+    assert.equal(first_run.cancelReason, "interrupted by a new message");
+    await first.return(undefined);
+    assert.throws(
+      () => client.sendMessage(session.name, "x", { busyPolicy: /** @type {any} */ ("queue") }),
+      /busyPolicy/,
+    );
+  });
+
   test("resolveApprovals sends its decisions; a call the run never made is refused", LIMIT, async () => {
     const session = await newSession();
     const events = await collect(client.sendMessage(session.name, "No tools here"));

@@ -9,6 +9,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.rpc import status_pb2 as _status_pb2
 import builtins as _builtins
 import sys
@@ -27,6 +28,39 @@ class SendMessageRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    class _BusyPolicy:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _BusyPolicyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[SendMessageRequest._BusyPolicy.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        BUSY_POLICY_UNSPECIFIED: SendMessageRequest._BusyPolicy.ValueType  # 0
+        """Not set: REJECT, or WAIT when `wait_if_busy` is set."""
+        REJECT: SendMessageRequest._BusyPolicy.ValueType  # 1
+        """Fail with ABORTED, reason SESSION_BUSY."""
+        WAIT: SendMessageRequest._BusyPolicy.ValueType  # 2
+        """Wait for the session within the call's deadline (as `wait_if_busy`)."""
+        INTERRUPT: SendMessageRequest._BusyPolicy.ValueType  # 3
+        """Cancel the run holding the session IMMEDIATE (its cancel_reason is
+        "interrupted by a new message"; a run waiting for approval ends too),
+        then start, within the call's deadline. A compaction is waited for.
+        """
+
+    class BusyPolicy(_BusyPolicy, metaclass=_BusyPolicyEnumTypeWrapper):
+        """What to do when another run (or a compaction) holds the session."""
+
+    BUSY_POLICY_UNSPECIFIED: SendMessageRequest.BusyPolicy.ValueType  # 0
+    """Not set: REJECT, or WAIT when `wait_if_busy` is set."""
+    REJECT: SendMessageRequest.BusyPolicy.ValueType  # 1
+    """Fail with ABORTED, reason SESSION_BUSY."""
+    WAIT: SendMessageRequest.BusyPolicy.ValueType  # 2
+    """Wait for the session within the call's deadline (as `wait_if_busy`)."""
+    INTERRUPT: SendMessageRequest.BusyPolicy.ValueType  # 3
+    """Cancel the run holding the session IMMEDIATE (its cancel_reason is
+    "interrupted by a new message"; a run waiting for approval ends too),
+    then start, within the call's deadline. A compaction is waited for.
+    """
+
     SESSION_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
     INPUT_ITEMS_JSON_FIELD_NUMBER: _builtins.int
@@ -35,6 +69,7 @@ class SendMessageRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     ON_DISCONNECT_FIELD_NUMBER: _builtins.int
     AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    BUSY_POLICY_FIELD_NUMBER: _builtins.int
     session: _builtins.str
     """The session, `agents/{agent}/sessions/{session}`."""
     text: _builtins.str
@@ -63,6 +98,8 @@ class SendMessageRequest(_message.Message):
     """When joining a run by `request_id`, stream only the events with a
     greater sequence. Ignored when the request starts a new run.
     """
+    busy_policy: Global___SendMessageRequest.BusyPolicy.ValueType
+    """What to do when the session is busy; see BusyPolicy."""
     def __init__(
         self,
         *,
@@ -74,10 +111,11 @@ class SendMessageRequest(_message.Message):
         request_id: _builtins.str = ...,
         on_disconnect: _session_pb2.Run.DisconnectPolicy.ValueType = ...,
         after_sequence: _builtins.int = ...,
+        busy_policy: Global___SendMessageRequest.BusyPolicy.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "input_items_json", b"input_items_json", "text", b"text"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "input", b"input", "input_items_json", b"input_items_json", "max_turns", b"max_turns", "on_disconnect", b"on_disconnect", "request_id", b"request_id", "session", b"session", "text", b"text", "wait_if_busy", b"wait_if_busy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "busy_policy", b"busy_policy", "input", b"input", "input_items_json", b"input_items_json", "max_turns", b"max_turns", "on_disconnect", b"on_disconnect", "request_id", b"request_id", "session", b"session", "text", b"text", "wait_if_busy", b"wait_if_busy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_input: _TypeAlias = _typing.Literal["text", "input_items_json"]  # noqa: Y015
     _WhichOneofArgType_input: _TypeAlias = _typing.Literal["input", b"input"]  # noqa: Y015

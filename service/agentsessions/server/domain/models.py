@@ -48,6 +48,14 @@ class CancelMode(enum.IntEnum):
     AFTER_TURN = 2
 
 
+class BusyPolicy(enum.IntEnum):
+    """Mirrors agentsessions.v1.SendMessageRequest.BusyPolicy."""
+
+    REJECT = 1
+    WAIT = 2
+    INTERRUPT = 3
+
+
 class DisconnectPolicy(enum.IntEnum):
     """Mirrors agentsessions.v1.Run.DisconnectPolicy."""
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 
 from ..domain.errors import Aborted, DomainError
-from ..domain.models import DisconnectPolicy, Lease, RunRecord, SessionKey
+from ..domain.models import BusyPolicy, DisconnectPolicy, Lease, RunRecord, SessionKey
 from ..domain.names import run_name, session_name
 from .inputs import DEFAULT_MAX_TURNS, RunInput
 
@@ -16,11 +16,18 @@ COMPACTION = "CompactSession"
 
 @dataclass(frozen=True, slots=True)
 class SendOptions:
+    busy_policy: BusyPolicy | None = None  # None: WAIT with wait_if_busy, else REJECT
     wait_if_busy: bool = False
     wait_timeout: float | None = None  # seconds to wait for a busy session
     max_turns: int = DEFAULT_MAX_TURNS
     request_id: str = ""
     on_disconnect: DisconnectPolicy = DisconnectPolicy.CANCEL
+
+    @property
+    def when_busy(self) -> BusyPolicy:
+        if self.busy_policy is not None:
+            return self.busy_policy
+        return BusyPolicy.WAIT if self.wait_if_busy else BusyPolicy.REJECT
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +52,7 @@ def busy_error(key: SessionKey, holder: Lease, error: type[DomainError] = Aborte
     else:
         what, name = "operation", COMPACTION
     return error(
-        f"{session_name(key)} is busy with {name}; retry, or set wait_if_busy",
+        f"{session_name(key)} is busy with {name}; retry, or send with busy_policy WAIT",
         reason="SESSION_BUSY",
         metadata={"session": session_name(key), what: name},
     )

@@ -29,6 +29,7 @@ from ..domain.errors import DeadlineExceeded, DomainError, InvalidArgument, Unav
 from ..domain.models import (
     AgentRecord,
     ApprovalDecision,
+    BusyPolicy,
     CancelMode,
     CompactedHistory,
     DisconnectPolicy,
@@ -60,6 +61,7 @@ log = logging.getLogger("agentsessions.runtime")
 STOPPING_REASON = "the server is stopping"
 CANCEL_RUN_REASON = "cancelled by CancelRun"
 DISCONNECTED_REASON = "the caller disconnected"
+INTERRUPTED_REASON = "interrupted by a new message"
 
 # How often this process looks for cancel requests made through other processes.
 CANCEL_POLL_SECONDS = 0.05
@@ -243,7 +245,22 @@ class AgentRunner:
             if result.run is not None and result.lease is not None:
                 return result.run, result.lease
             assert result.busy is not None
-            await self._until_free(result.busy, ticket, deadline, wait=options.wait_if_busy)
+            policy = options.when_busy
+            if policy == BusyPolicy.INTERRUPT and result.busy.run_id:
+                await self._interrupt(result.busy)
+            wait = policy in (BusyPolicy.WAIT, BusyPolicy.INTERRUPT)
+            await self._until_free(result.busy, ticket, deadline, wait=wait)
+
+    async def _interrupt(self, holder: Lease) -> None:
+        """Asks the run holding the session to stop now, for a message that replaces it."""
+        with contextlib.suppress(DomainError):  # it ended meanwhile, or its session went
+            await self.cancel(
+                holder.key,
+                holder.run_id,
+                CancelMode.IMMEDIATE,
+                reason=INTERRUPTED_REASON,
+                wait_seconds=0,
+            )
 
     async def _until_free(
         self, holder: Lease, ticket: tuple[int, int], deadline: float | None, *, wait: bool

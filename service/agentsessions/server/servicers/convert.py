@@ -10,6 +10,7 @@ from ..domain import names
 from ..domain.errors import InvalidArgument
 from ..domain.models import (
     AgentRecord,
+    BusyPolicy,
     ItemRecord,
     ModelSettingsSpec,
     RunRecord,
@@ -237,3 +238,14 @@ def run_error_to_proto(run: RunRecord) -> status_pb2.Status:
     assert run.error is not None
     error = run.error
     return status_proto(code_from_number(error.code), error.message, error.reason)
+
+
+def busy_policy_of(number: int) -> BusyPolicy | None:
+    """SendMessageRequest.busy_policy; None when unset (wait_if_busy decides)."""
+    if number == 0:
+        return None
+    if number not in BusyPolicy._value2member_map_:
+        raise InvalidArgument.field(
+            "busy_policy", f"unknown busy policy {number}", reason="INVALID_BUSY_POLICY"
+        )
+    return BusyPolicy(number)

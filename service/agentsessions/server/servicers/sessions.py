@@ -18,6 +18,7 @@ from ..domain.sessions import Sessions
 from ..runtime import AgentRunner, SendOptions, inputs
 from .context import tenant_of
 from .convert import (
+    busy_policy_of,
     item_to_proto,
     run_to_proto,
     session_from_proto,
@@ -135,6 +136,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             raise InvalidArgument.field("after_sequence", "must not be negative")
         continuing = request.on_disconnect == session_pb2.Run.DisconnectPolicy.CONTINUE
         options = SendOptions(
+            busy_policy=busy_policy_of(request.busy_policy),
             wait_if_busy=request.wait_if_busy,
             wait_timeout=context.time_remaining(),
             max_turns=inputs.max_turns_of(request.max_turns),
