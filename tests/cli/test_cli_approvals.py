@@ -60,3 +60,19 @@ async def test_the_interactive_chat_asks_before_the_tool_runs(server_factory: An
     assert "approve transfer? [y/N]" in talked.stdout + talked.stderr
     assert "Moved it." in talked.stdout
     assert bank.transfers == [5]
+
+
+async def test_chat_interrupt_ends_the_waiting_run_and_answers(server_factory: Any) -> None:
+    bank = Bank()
+    cli = await banker_cli(server_factory, bank, "Hello.")
+    waiting = await cli("chat", "banker/b", "-m", "Pay 5")
+    assert "APPROVAL_REQUIRED" in waiting.stderr
+    busy = await cli("chat", "banker/b", "-m", "Hi")
+    assert busy.code != 0 and "SESSION_BUSY" in busy.stderr
+    answered = await cli("chat", "banker/b", "-m", "Hi", "--interrupt")
+    assert answered.code == 0, answered.stderr
+    assert answered.stdout == "Hello.\n"
+    listed = await cli("runs", "list", "banker/b")
+    states = [line.split()[1] for line in listed.stdout.splitlines()[1:]]
+    assert states == ["COMPLETED", "CANCELLED"]
+    assert bank.transfers == []

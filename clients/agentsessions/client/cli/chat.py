@@ -37,8 +37,15 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     chat.add_argument("session", metavar="SESSION", nargs="?", help=SESSION_HELP)
     chat.add_argument("-m", "--message", help="send this one message and exit; - reads stdin")
     chat.add_argument("--agent", default="default", help="agent of a new session (default)")
-    chat.add_argument(
+    busy = chat.add_mutually_exclusive_group()
+    busy.add_argument(
         "--wait", action="store_true", help="with -m: wait while another run is going on"
+    )
+    busy.add_argument(
+        "--interrupt",
+        action="store_true",
+        help="cancel the run going on in the session (or waiting for approval) and answer "
+        "this message instead",
     )
     chat.add_argument("--max-turns", type=int, default=0, help="model turns per message")
     chat.add_argument(
@@ -124,6 +131,7 @@ def _send(
         wait_if_busy=wait,
         max_turns=args.max_turns,
         on_disconnect="continue" if args.continue_on_disconnect else None,
+        busy_policy="interrupt" if args.interrupt else None,
         timeout=ctx.timeout,
     )
 
