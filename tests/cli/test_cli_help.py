@@ -73,8 +73,9 @@ def test_renderer_puts_tool_calls_on_their_own_lines() -> None:
 
 def test_the_command_line_retries_only_calls_safe_to_repeat() -> None:
     context = Context(build_parser().parse_args(["agents", "list", "--timeout", "5"]))
-    for rpc in ("PopItem", "DeleteSession", "DeleteAgent", "CompactSession"):
+    # A repeat of ClearSession after a lost reply would report 0 items removed.
+    for rpc in ("PopItem", "DeleteSession", "DeleteAgent", "CompactSession", "ClearSession"):
         assert context.options(rpc) == {"timeout": 5.0, "retry": None}
     # AddItems carries a request_id the client fills in, so a retry stores nothing twice.
-    for rpc in ("GetAgent", "ListItems", "CreateSession", "ClearSession", "AddItems"):
+    for rpc in ("GetAgent", "ListItems", "CreateSession", "AddItems", "ResolveApprovals"):
         assert context.options(rpc)["retry"] is not None
