@@ -11,9 +11,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from agentsessions.server.domain.models import SessionKey, SessionState
+from agentsessions.server.domain.models import RunState, SessionKey, SessionState
 from agentsessions.server.store import SQLiteStore
 from agentsessions.server.store.base import (
+    RunCursor,
+    RunFilter,
+    RunQuery,
     SessionCursor,
     SessionFilter,
     SessionOrder,
@@ -24,6 +27,7 @@ from agentsessions.server.store.sqlite_queries import (
     list_items_sql,
     list_runs_sql,
     list_sessions_sql,
+    run_scan_end_sql,
 )
 from agentsessions.server.store.sqlite_schema import LATEST_VERSION, SchemaTooNew
 from store.store_records import message, seeded
@@ -108,7 +112,12 @@ def test_items_runs_and_agents_lists_walk_an_index(db_path: Path) -> None:
     plans = {
         "items": query_plan(db_path, *list_items_sql(KEY, 0, 0, None)),
         "newest items": query_plan(db_path, *list_items_sql(KEY, 3, 5, 10)),
-        "runs": query_plan(db_path, *list_runs_sql(KEY, (1, "r"), 10)),
+        "runs": query_plan(
+            db_path,
+            *list_runs_sql(
+                RunQuery(KEY.tenant, KEY.agent_id, KEY.session_id, after=RunCursor(1, "r", 0))
+            ),
+        ),
         "agents": query_plan(db_path, *list_agents_sql("t", (1, "a"), 10)),
     }
     for name, plan in plans.items():
@@ -117,6 +126,32 @@ def test_items_runs_and_agents_lists_walk_an_index(db_path: Path) -> None:
     assert "(session_pk=? AND sequence>?)" in plans["newest items"]
     assert "runs_by_start_time (session_pk=? AND start_time<?)" in plans["runs"]
     assert "agents_by_create_time (tenant=? AND create_time>?)" in plans["agents"]
+
+
+@pytest.mark.parametrize("state", [None, RunState.REQUIRES_APPROVAL])
+@pytest.mark.parametrize("agent_id", [None, "helper"])
+def test_run_lists_across_sessions_walk_a_tenant_index(
+    db_path: Path, state: RunState | None, agent_id: str | None
+) -> None:
+    """agents/-/sessions/- (and agents/A/sessions/-) with `state = REQUIRES_APPROVAL` is
+    a range of an index of (tenant, state): the waiting runs, not every run."""
+    index = "runs_by_tenant_start_time (tenant=?"
+    if state is not None:
+        index = "runs_by_tenant_state (tenant=? AND state=?"
+    for after in (None, RunCursor(5, "r", 3)):
+        for until in (None, RunCursor(1, "q", 2)):
+            query = RunQuery("t", agent_id, filter=RunFilter(state), after=after, until=until)
+            plan = query_plan(db_path, *list_runs_sql(query))
+            assert plan.startswith(f"SEARCH r USING INDEX {index}"), plan
+            assert "SEARCH s USING INTEGER PRIMARY KEY" in plan, plan
+            assert "TEMP B-TREE" not in plan and " SCAN " not in f" {plan}", plan
+            if after is not None:
+                assert "start_time<?" in plan, plan
+        end = query_plan(
+            db_path, *run_scan_end_sql(RunQuery("t", agent_id, filter=RunFilter(state)), 9)
+        )
+        assert end.startswith(f"SEARCH r USING COVERING INDEX {index}"), end
+        assert "\n" not in end, end  # the index alone: no session row read
 
 
 async def test_two_stores_on_one_file_share_one_dense_history(db_path: Path) -> None:

@@ -26,6 +26,7 @@ from ..domain.models import (
     Resumed,
     RunRecord,
     RunStart,
+    RunState,
     SessionKey,
     SessionRecord,
     SessionState,
@@ -94,6 +95,54 @@ class SessionScan:
     entries: list[SessionPageEntry]
     # The last row it examined, when rows remain after it: the list goes on from there.
     end: SessionCursor | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Conditions that must all hold."""
+
+    state: RunState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunCursor:
+    """A position in a run list: newest first, ties by run id, then by the session's row
+    (run ids are unique within a session only)."""
+
+    start_time_us: int
+    run_id: str
+    session_row: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """The runs of one session, of every session of an agent, or of a whole tenant."""
+
+    tenant: str
+    agent_id: str | None = None  # None: every agent's (`agents/-/sessions/-`)
+    session_id: str | None = None  # None: every session's (`agents/{a}/sessions/-`)
+    filter: RunFilter = field(default_factory=RunFilter)
+    after: RunCursor | None = None
+    limit: int = 50
+    # The last position to look at (inclusive): where a scan budget ends (scan_runs).
+    until: RunCursor | None = None
+    # Fewer rows once their sizes pass this (domain.paging.read_page); None: no byte bound.
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunPageEntry:
+    run: RunRecord
+    cursor: RunCursor
+
+
+@dataclass(frozen=True, slots=True)
+class RunScan:
+    """What a run list that may examine only so many rows found."""
+
+    entries: list[RunPageEntry]
+    # The last row it examined, when rows remain after it: the list goes on from there.
+    end: RunCursor | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +364,15 @@ class Store(Protocol):
         """Runs newest first; `after` is (start_time_us, run_id) of the previous page's last.
         Fewer than `limit` once their sizes pass `max_bytes` (domain.paging.read_page)."""
 
+    async def find_runs(self, query: RunQuery) -> list[RunPageEntry]:
+        """The runs of `query` newest first, after `after` and up to `until`, each with its
+        position. Fewer than `limit` once their sizes pass `max_bytes`."""
+
+    async def scan_runs(self, query: RunQuery, rows: int) -> RunScan:
+        """find_runs, looking at no more than the next `rows` runs in the order after `after`
+        that its index walk visits (a session's runs, or the tenant's runs of the filter's
+        state, or all the tenant's runs), counted whether or not they match."""
+
     async def request_cancel(
         self, key: SessionKey, run_id: str, mode: CancelMode, reason: str
     ) -> RunRecord | None:
@@ -378,6 +436,11 @@ __all__ = [
     "AddedItems",
     "ItemEventsEncoder",
     "ItemsRequest",
+    "RunCursor",
+    "RunFilter",
+    "RunPageEntry",
+    "RunQuery",
+    "RunScan",
     "SessionCursor",
     "SessionFilter",
     "SessionOrder",

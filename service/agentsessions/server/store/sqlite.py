@@ -36,7 +36,7 @@ from ..domain.models import (
     SessionRecord,
     Usage,
 )
-from ..domain.paging import agent_bytes, run_bytes
+from ..domain.paging import agent_bytes
 from . import (
     sqlite_approvals,
     sqlite_compaction,
@@ -50,6 +50,10 @@ from .base import (
     AddedItems,
     ItemEventsEncoder,
     ItemsRequest,
+    RunCursor,
+    RunPageEntry,
+    RunQuery,
+    RunScan,
     SessionPageEntry,
     SessionQuery,
     SessionScan,
@@ -60,7 +64,6 @@ from .sqlite_queries import (
     SESSION_KEY_SQL,
     key_params,
     list_agents_sql,
-    list_runs_sql,
 )
 from .sqlite_readers import Readers
 from .sqlite_rows import (
@@ -426,15 +429,22 @@ class SQLiteStore:
         limit: int,
         max_bytes: int | None = None,
     ) -> list[RunRecord]:
-        return await self._read(
-            sqlite_reads.page(
-                *list_runs_sql(key, after, limit),
-                lambda row: run_from_row(key, row),
-                limit=limit,
-                max_bytes=max_bytes,
-                size_of=run_bytes,
-            )
+        # Within one session the cursor's session row plays no part.
+        query = RunQuery(
+            key.tenant,
+            key.agent_id,
+            key.session_id,
+            after=None if after is None else RunCursor(after[0], after[1], 0),
+            limit=limit,
+            max_bytes=max_bytes,
         )
+        return [entry.run for entry in await self.find_runs(query)]
+
+    async def find_runs(self, query: RunQuery) -> list[RunPageEntry]:
+        return await self._read(sqlite_reads.run_page(query))
+
+    async def scan_runs(self, query: RunQuery, rows: int) -> RunScan:
+        return await self._scan(sqlite_reads.run_scan(query, rows))
 
     async def request_cancel(
         self, key: SessionKey, run_id: str, mode: CancelMode, reason: str

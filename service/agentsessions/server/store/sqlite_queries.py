@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..domain.models import SessionKey
-from .base import SessionQuery
+from .base import RunCursor, RunQuery, SessionQuery
 from .sqlite_rows import AGENT_COLUMNS, ITEM_COLUMNS, RUN_COLUMNS, SESSION_COLUMNS
 
 Query = tuple[str, dict[str, Any]]
@@ -173,21 +173,111 @@ def list_items_sql(
     return sql, params
 
 
-def list_runs_sql(key: SessionKey, after: tuple[int, str] | None, limit: int) -> Query:
-    """A session's runs newest first, ties by id."""
-    params: dict[str, Any] = {**key_params(key), "limit": max(limit, 0)}
-    beyond = ""
-    if after is not None:
-        beyond = """
-           AND r.start_time <= :after_time
-           AND (r.start_time < :after_time OR r.run_id < :after_id)"""
-        params["after_time"], params["after_id"] = after
+# The order of every run list, newest first. Across sessions the session's row breaks ties
+# of (start time, run id), since a run id is unique within its session only.
+_RUN_ORDER = "r.start_time DESC, r.run_id DESC"
+_RUNS_ACROSS_ORDER = f"{_RUN_ORDER}, r.session_pk DESC"
+
+
+def run_index(query: RunQuery) -> str:
+    """The index a run list walks (see sqlite_schema): the session's runs, or the tenant's
+    runs in one state, or all the tenant's runs."""
+    if query.session_id is not None:
+        return "runs_by_start_time"
+    return "runs_by_tenant_state" if query.filter.state is not None else "runs_by_tenant_start_time"
+
+
+def _run_position(
+    cursor: RunCursor, name: str, beyond: str, *, across: bool, inclusive: bool
+) -> tuple[list[str], dict[str, Any]]:
+    """The rows `beyond` the cursor in the walk's order ("<": after it, newest first; ">":
+    before it), as a range on start_time plus tie-breaks, so the walk starts at the cursor."""
+    last = f"{beyond}=" if inclusive else beyond
+    ties = f"r.run_id {last} :{name}_id"
+    params: dict[str, Any] = {f"{name}_time": cursor.start_time_us, f"{name}_id": cursor.run_id}
+    if across:
+        ties = (
+            f"r.run_id {beyond} :{name}_id"
+            f" OR (r.run_id = :{name}_id AND r.session_pk {last} :{name}_row)"
+        )
+        params[f"{name}_row"] = cursor.session_row
+    where = [
+        f"r.start_time {beyond}= :{name}_time",
+        f"(r.start_time {beyond} :{name}_time OR {ties})",
+    ]
+    return where, params
+
+
+def _run_walk(query: RunQuery) -> tuple[str, list[str], dict[str, Any], str]:
+    """FROM, the conditions of the index range walked (parent, and state when the index has
+    it, from the cursor on) and ORDER BY."""
+    params: dict[str, Any] = {"tenant": query.tenant}
+    if query.session_id is None:
+        where = ["r.tenant = :tenant"]
+        if query.filter.state is not None:
+            where.append("r.state = :state")
+            params["state"] = int(query.filter.state)
+        tables = f"runs AS r INDEXED BY {run_index(query)}"
+        order = _RUNS_ACROSS_ORDER
+    else:
+        where = [SESSION_KEY_SQL]
+        params["agent_id"], params["session_id"] = query.agent_id, query.session_id
+        tables = f"sessions AS s JOIN runs AS r INDEXED BY {run_index(query)}"
+        tables += " ON r.session_pk = s.pk"
+        order = _RUN_ORDER
+    if query.after is not None:
+        more, values = _run_position(
+            query.after, "after", "<", across=query.session_id is None, inclusive=False
+        )
+        where += more
+        params.update(values)
+    return tables, where, params, order
+
+
+def list_runs_sql(query: RunQuery) -> Query:
+    """The runs of `query` newest first, from just after its cursor up to its `until`.
+
+    The walk is the session's or the tenant's (see run_index); a condition the index does
+    not hold (the state within a session, the agent across sessions) is checked on each
+    row walked, which is why such a list is scanned with a budget (Store.scan_runs).
+    """
+    tables, where, params, order = _run_walk(query)
+    across = query.session_id is None
+    if across:
+        # CROSS JOIN keeps runs the outer loop, so the rows come in the index's order.
+        tables += " CROSS JOIN sessions AS s ON s.pk = r.session_pk"
+        if query.agent_id is not None:
+            where.append("s.agent_id = :agent_id")
+            params["agent_id"] = query.agent_id
+    elif query.filter.state is not None:
+        where.append("r.state = :state")
+        params["state"] = int(query.filter.state)
+    if query.until is not None:
+        more, values = _run_position(query.until, "until", ">", across=across, inclusive=True)
+        where += more
+        params.update(values)
+    params["limit"] = max(query.limit, 0)
     sql = f"""
-        SELECT {RUN_COLUMNS}
-          FROM sessions AS s
-          JOIN runs AS r INDEXED BY runs_by_start_time ON r.session_pk = s.pk
-         WHERE {SESSION_KEY_SQL}{beyond}
-         ORDER BY r.start_time DESC, r.run_id DESC
+        SELECT s.agent_id AS agent_id, s.session_id AS session_id,
+               r.session_pk AS session_row, {RUN_COLUMNS}
+          FROM {tables}
+         WHERE {" AND ".join(where)}
+         ORDER BY {order}
          LIMIT :limit
+    """
+    return sql, params
+
+
+def run_scan_end_sql(query: RunQuery, rows: int) -> Query:
+    """The position of the `rows`-th run the walk of `query` visits after its cursor,
+    whether or not it matches; read from the index alone."""
+    tables, where, params, order = _run_walk(query)
+    params["offset"] = max(rows - 1, 0)
+    sql = f"""
+        SELECT r.start_time AS start_time, r.run_id AS run_id, r.session_pk AS session_row
+          FROM {tables}
+         WHERE {" AND ".join(where)}
+         ORDER BY {order}
+         LIMIT 1 OFFSET :offset
     """
     return sql, params

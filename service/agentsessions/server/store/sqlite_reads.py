@@ -13,10 +13,25 @@ from dataclasses import replace
 from typing import TypeVar
 
 from ..domain.models import ItemRecord, SessionKey
-from ..domain.paging import item_bytes, read_page, session_bytes
-from .base import SessionCursor, SessionPageEntry, SessionQuery, SessionScan
-from .sqlite_queries import list_items_sql, list_sessions_sql, session_scan_end_sql
-from .sqlite_rows import item_from_row, session_from_row
+from ..domain.paging import item_bytes, read_page, run_bytes, session_bytes
+from .base import (
+    RunCursor,
+    RunPageEntry,
+    RunQuery,
+    RunScan,
+    SessionCursor,
+    SessionPageEntry,
+    SessionQuery,
+    SessionScan,
+)
+from .sqlite_queries import (
+    list_items_sql,
+    list_runs_sql,
+    list_sessions_sql,
+    run_scan_end_sql,
+    session_scan_end_sql,
+)
+from .sqlite_rows import item_from_row, run_from_row, session_from_row
 from .sqlite_sql import Params, fetch_all, fetch_one, session_not_found
 
 T = TypeVar("T")
@@ -90,6 +105,38 @@ def session_scan(query: SessionQuery, rows: int) -> Read[SessionScan]:
         found = fetch_one(conn, end_sql, end_params)
         end = None if found is None else SessionCursor(found["value"], found["row"])
         return SessionScan(session_page(replace(query, until=end))(conn), end)
+
+    return read
+
+
+def run_page(query: RunQuery) -> Read[list[RunPageEntry]]:
+    """A page of `query`'s runs, each with the cursor that resumes after it."""
+
+    def entry(row: sqlite3.Row) -> RunPageEntry:
+        key = SessionKey(query.tenant, row["agent_id"], row["session_id"])
+        cursor = RunCursor(row["start_time"], row["run_id"], row["session_row"])
+        return RunPageEntry(run_from_row(key, row), cursor)
+
+    return page(
+        *list_runs_sql(query),
+        entry,
+        limit=query.limit,
+        max_bytes=query.max_bytes,
+        size_of=lambda e: run_bytes(e.run),
+    )
+
+
+def run_scan(query: RunQuery, rows: int) -> Read[RunScan]:
+    """A page of `query`'s runs among the next `rows` its walk visits after its cursor."""
+    end_sql, end_params = run_scan_end_sql(query, rows)
+
+    def read(conn: sqlite3.Connection) -> RunScan:
+        # Two statements, two snapshots: like two pages, which keyset paging allows.
+        found = fetch_one(conn, end_sql, end_params)
+        end = None
+        if found is not None:
+            end = RunCursor(found["start_time"], found["run_id"], found["session_row"])
+        return RunScan(run_page(replace(query, until=end))(conn), end)
 
     return read
 

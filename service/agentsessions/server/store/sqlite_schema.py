@@ -239,6 +239,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE agents ADD COLUMN approval_timeout INTEGER NOT NULL DEFAULT 0",
         ),
     ),
+    Migration(
+        6,
+        "run lists across sessions",
+        (
+            # ListRuns of agents/-/sessions/- (and, scanned, agents/{a}/sessions/-): the
+            # tenant's runs newest first; session_pk breaks ties of run ids across sessions.
+            """
+            CREATE INDEX runs_by_tenant_start_time
+                ON runs (tenant, start_time, run_id, session_pk)
+            """,
+            # The same filtered by state, so the runs waiting for approval are a range of
+            # their own instead of a walk over every run.
+            """
+            CREATE INDEX runs_by_tenant_state
+                ON runs (tenant, state, start_time, run_id, session_pk)
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
