@@ -469,22 +469,37 @@ class ListRunsRequest(_message.Message):
     PARENT_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
-    """The session, `agents/{agent}/sessions/{session}`."""
+    """The session, `agents/{agent}/sessions/{session}`; `agents/{agent}/sessions/-`
+    for every session of the agent; `agents/-/sessions/-` for every session of
+    the caller's tenant. A session or agent that does not exist is NOT_FOUND.
+    """
     page_size: _builtins.int
-    """Most runs to return; default 50, at most 1000."""
+    """Most runs to return; default 50, at most 1000. A page may hold fewer
+    and still have a `next_page_token`: a list across sessions of one agent,
+    or a session's runs filtered by state, examines a bounded number of runs
+    per call.
+    """
     page_token: _builtins.str
-    """`next_page_token` of the previous page."""
+    """`next_page_token` of the previous page; `parent` and `filter` must be the
+    same as on the first page.
+    """
+    filter: _builtins.str
+    """`state = STATE` with a `Run.State` name, e.g. `state = REQUIRES_APPROVAL`
+    for the runs waiting for a decision; empty for every run.
+    """
     def __init__(
         self,
         *,
         parent: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        filter: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

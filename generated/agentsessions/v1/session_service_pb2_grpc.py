@@ -254,7 +254,10 @@ class SessionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListRuns(self, request, context):
-        """Lists the runs of a session, newest first.
+        """Lists runs newest first: those of a session, of every session of an
+        agent (`agents/{agent}/sessions/-`) or of every session of the caller's
+        tenant (`agents/-/sessions/-`, AIP-159), optionally only those in one state:
+        `state = REQUIRES_APPROVAL` finds every run waiting for a decision.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -95,7 +95,11 @@ class SessionServiceStub:
     GetRun: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.GetRunRequest, _session_pb2.Run]
     """Gets one run of a session."""
     ListRuns: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.ListRunsRequest, _session_service_pb2.ListRunsResponse]
-    """Lists the runs of a session, newest first."""
+    """Lists runs newest first: those of a session, of every session of an
+    agent (`agents/{agent}/sessions/-`) or of every session of the caller's
+    tenant (`agents/-/sessions/-`, AIP-159), optionally only those in one state:
+    `state = REQUIRES_APPROVAL` finds every run waiting for a decision.
+    """
     CompactSession: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.CompactSessionRequest, _session_service_pb2.CompactSessionResponse]
     """Replaces the older part of a session's history by one summary message,
     in one transaction, so that the history stops growing without bound
@@ -179,7 +183,11 @@ class SessionServiceAsyncStub(SessionServiceStub):
     GetRun: _aio.UnaryUnaryMultiCallable[_session_service_pb2.GetRunRequest, _session_pb2.Run]  # type: ignore[assignment]
     """Gets one run of a session."""
     ListRuns: _aio.UnaryUnaryMultiCallable[_session_service_pb2.ListRunsRequest, _session_service_pb2.ListRunsResponse]  # type: ignore[assignment]
-    """Lists the runs of a session, newest first."""
+    """Lists runs newest first: those of a session, of every session of an
+    agent (`agents/{agent}/sessions/-`) or of every session of the caller's
+    tenant (`agents/-/sessions/-`, AIP-159), optionally only those in one state:
+    `state = REQUIRES_APPROVAL` finds every run waiting for a decision.
+    """
     CompactSession: _aio.UnaryUnaryMultiCallable[_session_service_pb2.CompactSessionRequest, _session_service_pb2.CompactSessionResponse]  # type: ignore[assignment]
     """Replaces the older part of a session's history by one summary message,
     in one transaction, so that the history stops growing without bound
@@ -350,7 +358,11 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _session_service_pb2.ListRunsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_session_service_pb2.ListRunsResponse, _abc.Awaitable[_session_service_pb2.ListRunsResponse]]:
-        """Lists the runs of a session, newest first."""
+        """Lists runs newest first: those of a session, of every session of an
+        agent (`agents/{agent}/sessions/-`) or of every session of the caller's
+        tenant (`agents/-/sessions/-`, AIP-159), optionally only those in one state:
+        `state = REQUIRES_APPROVAL` finds every run waiting for a decision.
+        """
 
     @_abc_1.abstractmethod
     def CompactSession(

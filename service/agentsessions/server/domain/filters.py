@@ -1,11 +1,14 @@
-"""The `filter` and `order_by` languages of ListSessions (a small subset of AIP-160 and AIP-132).
+"""The `filter` languages of ListSessions and ListRuns and ListSessions' `order_by` (small
+subsets of AIP-160 and AIP-132).
 
-A filter is conditions joined by `AND` (whitespace on both sides):
+A filter is conditions joined by `AND` (whitespace on both sides). ListSessions reads
 
     state = ACTIVE
     labels.KEY = "value"        (KEY: a lowercase letter, then up to 62 of a-z 0-9 _ -)
     display_name = "text"       (the whole name)
     display_name : "text"       (a substring)
+
+and ListRuns reads `state = REQUIRES_APPROVAL` (or another run state), once.
 
 A value is a double-quoted string, where a backslash takes the next character
 literally, or a bare word of letters, digits, `_` and `-`.
@@ -17,11 +20,12 @@ conditions are checked before the conditions are read.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal, NamedTuple, cast
 
-from ..store.base import SessionFilter, SessionOrder, SessionOrderField
+from ..store.base import RunFilter, SessionFilter, SessionOrder, SessionOrderField
 from .errors import QUOTE_MAX, InvalidArgument, quote
-from .models import SessionState
+from .models import RunState, SessionState
 
 FILTER_MAX_LENGTH = 4096
 FILTER_MAX_CONDITIONS = 16
@@ -36,14 +40,15 @@ _HINT = (
     'use conditions like state = ACTIVE, labels.team = "search" or '
     'display_name : "text", joined by AND'
 )
+_RUN_HINT = "use state = REQUIRES_APPROVAL or another run state"
 
 
 def _bad_filter(description: str) -> InvalidArgument:
     return InvalidArgument.field("filter", description, reason="INVALID_FILTER")
 
 
-def _cannot_read(text: str, start: int) -> InvalidArgument:
-    return _bad_filter(f"cannot read {quote(text[start : start + QUOTE_MAX + 1])}; {_HINT}")
+def _cannot_read(text: str, start: int, hint: str = _HINT) -> InvalidArgument:
+    return _bad_filter(f"cannot read {quote(text[start : start + QUOTE_MAX + 1])}; {hint}")
 
 
 _TokenKind = Literal["word", "string", "op"]
@@ -126,24 +131,25 @@ def _is_bare(word: str) -> bool:
     return all(char in _BARE_CHARS for char in word)
 
 
-def parse_filter(text: str) -> SessionFilter:
+class _Condition(NamedTuple):
+    field: _Token
+    op: _Token
+    value: _Token
+
+
+def _conditions(text: str, hint: str) -> Iterator[_Condition]:
+    """The conditions of `text`, each yielded before the next is read, so that the caller's
+    objection to one comes before a syntax error further on."""
     # The limits come first, before any scanning: a long filter costs nothing.
     if len(text) > FILTER_MAX_LENGTH:
         raise _bad_filter(f"must be at most {FILTER_MAX_LENGTH} characters, got {len(text)}")
     tokens = _tokens(text)
-    if not tokens:
-        return SessionFilter()
-
-    state: SessionState | None = None
-    labels: dict[str, str] = {}
-    display_name: str | None = None
-    contains: str | None = None
     count = len(tokens)
     i = 0
-    while True:
+    while i < count:
         # A condition: FIELD OP VALUE.
         if i + 2 >= count:
-            raise _cannot_read(text, tokens[i].start)
+            raise _cannot_read(text, tokens[i].start, hint)
         field, op, value = tokens[i], tokens[i + 1], tokens[i + 2]
         if (
             field.kind != "word"
@@ -151,7 +157,31 @@ def parse_filter(text: str) -> SessionFilter:
             or value.kind == "op"
             or (value.kind == "word" and not _is_bare(value.text))
         ):
-            raise _cannot_read(text, field.start)
+            raise _cannot_read(text, field.start, hint)
+        yield _Condition(field, op, value)
+        i += 3
+        if i == count:
+            break
+        # Between conditions: AND, with whitespace on both sides.
+        joint = tokens[i]
+        if not (
+            joint.kind == "word"
+            and joint.text == "AND"
+            and joint.spaced
+            and i + 1 < count
+            and tokens[i + 1].spaced
+        ):
+            raise _cannot_read(text, joint.start, hint)
+        i += 1
+
+
+def parse_filter(text: str) -> SessionFilter:
+    """ListSessions' filter."""
+    state: SessionState | None = None
+    labels: dict[str, str] = {}
+    display_name: str | None = None
+    contains: str | None = None
+    for field, op, value in _conditions(text, _HINT):
         if field.text == "state":
             if op.text != "=" or value.text not in SessionState.__members__:
                 raise _bad_filter(
@@ -169,23 +199,26 @@ def parse_filter(text: str) -> SessionFilter:
             labels[field.text[7:]] = value.text
         else:
             raise _cannot_read(text, field.start)
-        i += 3
-        if i == count:
-            break
-        # Between conditions: AND, with whitespace on both sides.
-        joint = tokens[i]
-        if not (
-            joint.kind == "word"
-            and joint.text == "AND"
-            and joint.spaced
-            and i + 1 < count
-            and tokens[i + 1].spaced
-        ):
-            raise _cannot_read(text, joint.start)
-        i += 1
     return SessionFilter(
         state=state, labels=labels, display_name=display_name, display_name_contains=contains
     )
+
+
+def parse_run_filter(text: str) -> RunFilter:
+    """ListRuns' filter: `state = STATE`, the only field a run list is indexed by."""
+    state: RunState | None = None
+    for field, op, value in _conditions(text, _RUN_HINT):
+        if field.text != "state":
+            raise _cannot_read(text, field.start, _RUN_HINT)
+        if op.text != "=" or value.text not in RunState.__members__:
+            raise _bad_filter(
+                f"state must be compared with = to one of {list(RunState.__members__)}"
+            )
+        if state is not None:
+            # A run has one state: two conditions on it could only match nothing or repeat.
+            raise _bad_filter("state can appear once")
+        state = RunState[value.text]
+    return RunFilter(state=state)
 
 
 def parse_order_by(text: str) -> SessionOrder:

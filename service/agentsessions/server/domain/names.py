@@ -13,7 +13,7 @@ ID_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 ID_RULE = (
     "1 to 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit"
 )
-ALL_AGENTS = "-"
+ALL_AGENTS = "-"  # the AIP-159 wildcard: every agent, or every session
 
 
 def new_id() -> str:
@@ -63,6 +63,24 @@ def agent_parent(name: str, field: str = "parent") -> str | None:
     return None if agent_id == ALL_AGENTS else check_id(agent_id, field)
 
 
+def runs_parent(name: str, field: str = "parent") -> tuple[str | None, str | None]:
+    """The (agent id, session id) of a ListRuns parent (AIP-159): `agents/{a}/sessions/{s}`,
+    `agents/{a}/sessions/-` (every session of the agent; session id None) or
+    `agents/-/sessions/-` (every session; both None)."""
+    agent_id, session_id = _segments(name, field, "agents/{agent}/sessions/{session}", 2)
+    if agent_id == ALL_AGENTS:
+        if session_id != ALL_AGENTS:
+            # A session id is unique only within its agent, so it names no one session here.
+            raise InvalidArgument.field(
+                field,
+                f"must name the session's agent, or be agents/-/sessions/-, got {quote(name)}",
+                reason="INVALID_NAME",
+            )
+        return None, None
+    check_id(agent_id, field)
+    return agent_id, None if session_id == ALL_AGENTS else check_id(session_id, field)
+
+
 def session_key(name: str, tenant: str, field: str = "name") -> SessionKey:
     agent_id, session_id = _segments(name, field, "agents/{agent}/sessions/{session}", 2)
     return SessionKey(tenant, check_id(agent_id, field), check_id(session_id, field))
@@ -82,6 +100,11 @@ def agent_name(agent_id: str) -> str:
 
 def session_name(key: SessionKey) -> str:
     return f"agents/{key.agent_id}/sessions/{key.session_id}"
+
+
+def runs_parent_name(agent_id: str | None, session_id: str | None) -> str:
+    """The ListRuns parent of runs_parent's result."""
+    return f"agents/{agent_id or ALL_AGENTS}/sessions/{session_id or ALL_AGENTS}"
 
 
 def item_name(key: SessionKey, sequence: int) -> str:

@@ -58,13 +58,13 @@ Part = Literal["int", "id"]
 Shape = tuple[Part, ...]
 # The cursor each list puts in its tokens, known by the names of the parameters the list
 # binds them to (its `params`): ListAgents (create time, agent id), ListSessions (order
-# value, row), ListItems (sequence), ListRuns (start time, run id). A caller may also say
-# its shape to decode_token itself.
+# value, row), ListItems (sequence), ListRuns (start time, run id, the session's row). A
+# caller may also say its shape to decode_token itself.
 SHAPES: dict[frozenset[str], Shape] = {
     frozenset(): ("int", "id"),
     frozenset({"agent", "filter", "order_by"}): ("int", "int"),
     frozenset({"after", "newest"}): ("int",),
-    frozenset({"session"}): ("int", "id"),
+    frozenset({"parent", "filter"}): ("int", "id", "int"),
 }
 _FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 

@@ -9,6 +9,9 @@ from dataclasses import replace
 
 from ..store.base import (
     ItemsRequest,
+    RunCursor,
+    RunQuery,
+    RunScan,
     SessionCursor,
     SessionFilter,
     SessionQuery,
@@ -18,7 +21,7 @@ from ..store.base import (
 from . import names
 from .agents import new_etag
 from .errors import InvalidArgument
-from .filters import parse_filter, parse_order_by
+from .filters import parse_filter, parse_order_by, parse_run_filter
 from .models import ItemRecord, NewItem, RunRecord, SessionKey, SessionRecord, now_us
 from .paging import (
     PAGE_BYTES,
@@ -52,6 +55,11 @@ def items_hash(items: list[NewItem]) -> str:
     """What a retry of AddItems with the same request_id must repeat: its items, in order."""
     canonical = json.dumps([item.item_json for item in items], ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _run_position(cursor: RunCursor) -> list[object]:
+    """A run list's page-token cursor (paging.SHAPES)."""
+    return [cursor.start_time_us, cursor.run_id, cursor.session_row]
 
 
 def _check_session(session: SessionRecord) -> None:
@@ -275,14 +283,55 @@ class Sessions:
             raise run_not_found(key, run_id)
         return run
 
-    async def list_runs(self, key: SessionKey, *, size: int, token: str) -> Page[RunRecord]:
+    async def list_runs(
+        self,
+        tenant: str,
+        agent_id: str | None,
+        session_id: str | None,
+        *,
+        size: int,
+        token: str,
+        filter_text: str,
+    ) -> Page[RunRecord]:
+        """The runs of one session, of every session of an agent (`session_id` None) or of
+        every session of the tenant (both None), newest first, filtered by state."""
         limit = page_size(size)
-        params = {"session": names.session_name(key)}
+        run_filter = parse_run_filter(filter_text)
+        params = {"parent": names.runs_parent_name(agent_id, session_id), "filter": filter_text}
         cursor = decode_token(token, params)
-        after = (int(cursor[0]), str(cursor[1])) if cursor is not None else None
-        runs = await self._store.list_runs(key, after=after, limit=limit + 1, max_bytes=PAGE_BYTES)
-        if not runs:
-            await self.get(key)  # an empty page of a missing session is NOT_FOUND (AIP-132)
-        return page_of(
-            runs, limit, params, lambda run: [run.start_time_us, run.run_id], size_of=run_bytes
+        query = RunQuery(
+            tenant,
+            agent_id,
+            session_id,
+            filter=run_filter,
+            after=None if cursor is None else RunCursor(cursor[0], cursor[1], cursor[2]),
+            limit=limit + 1,
+            max_bytes=PAGE_BYTES,
         )
+        # The walk is a session's runs, or the tenant's (of the filter's state, if any):
+        # every run it visits matches but for a condition the index lacks, the state within
+        # a session or the agent across sessions. Then, as a filtered ListSessions, the call
+        # examines at most SCAN_ROWS runs and, short of a full page, resumes after the last.
+        exact = run_filter.state is None if session_id is not None else agent_id is None
+        if exact:
+            scan = RunScan(await self._store.find_runs(query), None)
+        else:
+            scan = await self._store.scan_runs(query, SCAN_ROWS)
+        if not scan.entries and agent_id is not None:
+            # AIP-132: a parent that does not exist is NOT_FOUND, not an empty list. Asked
+            # of every empty page, so a session deleted between pages is noticed too.
+            if session_id is not None:
+                await self.get(SessionKey(tenant, agent_id, session_id))
+            else:
+                await self._check_agent(tenant, agent_id)
+        page = page_of(
+            scan.entries,
+            limit,
+            params,
+            lambda entry: _run_position(entry.cursor),
+            size_of=lambda entry: run_bytes(entry.run),
+        )
+        token = page.next_page_token
+        if not token and scan.end is not None:
+            token = encode_token(params, _run_position(scan.end))
+        return Page([entry.run for entry in page.entries], token)

@@ -242,8 +242,15 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         return run_to_proto(await self._sessions.get_run(key, run_id))
 
     async def ListRuns(self, request: pb.ListRunsRequest, context: Context) -> pb.ListRunsResponse:
-        key = names.session_key(request.parent, tenant_of(context), "parent")
-        page = await self._sessions.list_runs(key, size=request.page_size, token=request.page_token)
+        agent_id, session_id = names.runs_parent(request.parent)
+        page = await self._sessions.list_runs(
+            tenant_of(context),
+            agent_id,
+            session_id,
+            size=request.page_size,
+            token=request.page_token,
+            filter_text=request.filter,
+        )
         return pb.ListRunsResponse(
             runs=[run_to_proto(r) for r in page.entries], next_page_token=page.next_page_token
         )
