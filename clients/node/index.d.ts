@@ -378,9 +378,12 @@ export interface GetRunRequest {
   name: string;
 }
 export interface ListRunsRequest {
+  /** A session; `agents/{agent}/sessions/-` for every session of an agent; `agents/-/sessions/-` for every session. */
   parent: string;
   pageSize: number;
   pageToken: string;
+  /** `state = STATE`, e.g. `state = REQUIRES_APPROVAL` for the runs waiting for a decision; "" for all. */
+  filter: string;
 }
 export interface ListRunsResponse {
   runs: Run[];

@@ -41,6 +41,8 @@ from agentsessions.client.exceptions import (
 )
 from agentsessions.client.names import (
     ALL_AGENTS,
+    ALL_SESSIONS,
+    WAITING_FOR_APPROVAL,
     agent_path,
     parse_agent_path,
     parse_run_path,
@@ -55,9 +57,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALL_AGENTS",
+    "ALL_SESSIONS",
     "DEFAULT",
     "DEFAULT_RESUME",
     "METHOD_DEFAULTS",
+    "WAITING_FOR_APPROVAL",
     "Aborted",
     "AgentSessionsError",
     "AlreadyExists",

@@ -415,13 +415,21 @@ class AsyncClient:
         )  # fmt: skip
 
     async def list_runs(
-        self, parent: str, *, page_size: int = 0, timeout: TimeoutArg = DEFAULT,
-        retry: RetryArg = DEFAULT, metadata: Metadata = (),
+        self, parent: str, *, page_size: int = 0, filter: str = "",
+        timeout: TimeoutArg = DEFAULT, retry: RetryArg = DEFAULT, metadata: Metadata = (),
     ) -> RunPager:  # fmt: skip
-        """Lists the runs of the session `parent`, newest first."""
+        """Lists runs newest first: those of the session `parent`, of every session of an
+        agent (`agents/{a}/sessions/-`) or of every session (`ALL_SESSIONS`).
+
+        `filter` is `state = STATE`; `state = REQUIRES_APPROVAL` (`WAITING_FOR_APPROVAL`)
+        gives the runs that wait for a decision, e.g.
+        `await client.list_runs(ALL_SESSIONS, filter=WAITING_FOR_APPROVAL)`.
+        """
 
         async def fetch(page_token: str) -> ss.ListRunsResponse:
-            request = ss.ListRunsRequest(parent=parent, page_size=page_size, page_token=page_token)
+            request = ss.ListRunsRequest(
+                parent=parent, page_size=page_size, page_token=page_token, filter=filter
+            )
             return await call_async(
                 "ListRuns", self._sessions.ListRuns, request,
                 timeout=timeout, retry=retry, metadata=self._md(metadata),

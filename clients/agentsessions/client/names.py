@@ -12,6 +12,12 @@ _RUN_RE = re.compile(rf"^agents/(?P<agent>{_ID})/sessions/(?P<session>{_ID})/run
 ALL_AGENTS = "agents/-"
 """The parent that lists sessions across every agent."""
 
+ALL_SESSIONS = "agents/-/sessions/-"
+"""The parent that lists runs across every session of every agent."""
+
+WAITING_FOR_APPROVAL = "state = REQUIRES_APPROVAL"
+"""The ListRuns filter of the runs that wait for a decision on a tool call."""
+
 
 def agent_path(agent_id: str) -> str:
     """Returns the resource name of an agent.

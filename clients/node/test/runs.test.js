@@ -405,6 +405,40 @@ describe("CancelRun", () => {
   });
 });
 
+describe("ListRuns", () => {
+  test("lists the runs of every session of an agent, or of everyone, by state", LIMIT, async () => {
+    const agent = await client.createAgent({ agent: { displayName: "lists", model: "echo" } });
+    try {
+      const names = [];
+      for (const displayName of ["first", "second"]) {
+        const session = await client.createSession({ parent: agent.name, session: { displayName } });
+        const events = await collect(client.sendMessage(session.name, "Listed"));
+        names.unshift(events[0].runStarted?.run); // newest first
+      }
+      const parent = `${agent.name}/sessions/-`;
+      const all = await client.listRuns({ parent });
+      assert.deepEqual(all.runs.map((r) => r.name), names);
+      const first = await client.listRuns({ parent, filter: "state = COMPLETED", pageSize: 1 });
+      assert.deepEqual(first.runs.map((r) => r.name), names.slice(0, 1));
+      const next = await client.listRuns({
+        parent,
+        filter: "state = COMPLETED",
+        pageSize: 1,
+        pageToken: first.nextPageToken,
+      });
+      assert.deepEqual(next.runs.map((r) => r.name), names.slice(1));
+      const everyone = "agents/-/sessions/-";
+      const waiting = await client.listRuns({ parent: everyone, filter: "state = REQUIRES_APPROVAL" });
+      assert.deepEqual(waiting.runs, []);
+      const bad = await failure(() => client.listRuns({ parent, filter: "state = WAITING" }));
+      assert.equal(bad.code, status.INVALID_ARGUMENT);
+      assert.equal(bad.reason, "INVALID_FILTER");
+    } finally {
+      await client.deleteAgent({ name: agent.name, force: true });
+    }
+  });
+});
+
 describe("events after their retention period", () => {
   test("StreamRunEvents fails with OUT_OF_RANGE, reason EVENTS_EXPIRED", LIMIT, async () => {
     const shortLived = await startServer({ env: { AGENTSESSIONS_EVENT_RETENTION_SECONDS: "1" } });

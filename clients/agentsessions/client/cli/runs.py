@@ -1,5 +1,5 @@
-"""`agentsessions runs list|get|cancel|follow|approve`: a session's runs, which outlive their
-call."""
+"""`agentsessions runs list|get|cancel|follow|approve`: runs, which outlive their call; listed
+by session, by agent or all together, and those waiting for approval."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ from agentsessions.client.cli._errors import EXIT_OK, UsageError
 from agentsessions.client.cli._output import Column, one_line, to_dict, when
 from agentsessions.client.cli.chat import Renderer
 from agentsessions.client.cli.sessions import SESSION_HELP
-from agentsessions.client.names import as_run_name, as_session_name
+from agentsessions.client.names import (
+    ALL_SESSIONS,
+    WAITING_FOR_APPROVAL,
+    as_run_name,
+    as_session_name,
+)
 from agentsessions.v1 import session_pb2
 
 RUN_HELP = "agents/A/sessions/S/runs/R, A/S/R, or S/R (a run of agents/default)"
@@ -85,10 +90,31 @@ def _approval(approval: session_pb2.ToolApproval) -> str:
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    sub = group(commands, "runs", "list, show, cancel, follow and approve a session's runs")
+    sub = group(commands, "runs", "list, show, cancel, follow and approve runs")
 
-    listing = sub.add_parser("list", parents=[common], help="list a session's runs, newest first")
-    listing.add_argument("session", metavar="SESSION", help=SESSION_HELP)
+    listing = sub.add_parser(
+        "list",
+        parents=[common],
+        help="list runs, newest first: a session's, an agent's or every session's",
+        description="List runs newest first: those of SESSION, of every session of agent A "
+        f"(A/-), or of every session ({ALL_SESSIONS}, the default). --waiting lists the runs "
+        "that wait for a decision on a tool call, to decide with 'agentsessions runs approve "
+        "RUN'.",
+    )
+    listing.add_argument(
+        "session",
+        metavar="SESSION",
+        nargs="?",
+        default=ALL_SESSIONS,
+        help=f"{SESSION_HELP}; A/- for every session of agent A; default: every session "
+        f"({ALL_SESSIONS})",
+    )
+    listing.add_argument("--filter", default="", help="e.g. state = FAILED")
+    listing.add_argument(
+        "--waiting",
+        action="store_true",
+        help="only the runs waiting for approval (--filter 'state = REQUIRES_APPROVAL')",
+    )
     listing.add_argument("--limit", type=int, help="show at most this many")
     listing.set_defaults(handler=list_runs)
 
@@ -154,7 +180,13 @@ def _run_name(value: str) -> str:
 
 
 def list_runs(ctx: Context, args: argparse.Namespace) -> int:
-    pager = ctx.client.list_runs(as_session_name(args.session), **ctx.options("ListRuns"))
+    if args.waiting and args.filter:
+        raise UsageError("--waiting is a filter of its own: give --waiting or --filter")
+    pager = ctx.client.list_runs(
+        as_session_name(args.session),
+        filter=WAITING_FOR_APPROVAL if args.waiting else args.filter,
+        **ctx.options("ListRuns"),
+    )
     ctx.out.table(pager.collect(args.limit), RUN_COLUMNS)
     return EXIT_OK
 
