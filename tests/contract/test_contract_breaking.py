@@ -60,7 +60,7 @@ def test_a_renumbered_field_is_a_breaking_change(contract: Path) -> None:
     edit(
         contract / AGENT_PROTO,
         r"string display_name = 2 \[",
-        "string display_name = 13 [",
+        "string display_name = 99 [",
     )
 
     result = make("breaking", contract)

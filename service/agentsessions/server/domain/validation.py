@@ -7,7 +7,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from .errors import FieldViolation, InvalidArgument, quote
+from .errors import QUOTE_MAX, FieldViolation, InvalidArgument, quote
 from .models import NewItem
 
 DISPLAY_NAME_MAX = 100
@@ -57,9 +57,10 @@ class Violations:
         return "; ".join(parts) + (f"; and {more} more" if more else "")
 
 
-def _some(values: list[str], shown: int = 3) -> str:
-    """A few caller values, quoted, for a message: the rest only counted."""
-    text = ", ".join(quote(v) for v in values[:shown])
+def _some(values: list[str], shown: int = 3, limit: int = QUOTE_MAX) -> str:
+    """A few caller values, quoted (each to `limit` characters) for a message: the rest only
+    counted."""
+    text = ", ".join(quote(v, limit) for v in values[:shown])
     return text + (f" and {len(values) - shown} more" if len(values) > shown else "")
 
 
@@ -87,7 +88,7 @@ def update_paths(mask: Collection[str], updatable: frozenset[str]) -> set[str]:
         # Caller input first and at most two of it, so the message stays short.
         raise InvalidArgument.field(
             "update_mask",
-            (f"cannot update {_some(sorted(unknown), 2)}; " if unknown else "")
+            (f"cannot update {_some(sorted(unknown), 2, 40)}; " if unknown else "")
             + f"must name fields among {_path_list(updatable)}",
             reason="INVALID_UPDATE_MASK",
         )
