@@ -6,21 +6,14 @@ import functools
 from typing import Any
 
 from agentsessions.client import AsyncClient
-from agentsessions.server.runtime import ModelRegistry
 from cli_run import Cli, run_cli
-from e2e.test_approvals import Bank, script
+from e2e.test_approvals import Bank, script, start
 
 
 async def banker_cli(server_factory: Any, bank: Bank, *replies: str) -> Cli:
-    server = await server_factory(
-        models=ModelRegistry(models={"scripted": script(*replies)}), tools=bank.tools
-    )
-    address = f"127.0.0.1:{server.port}"
+    """The command line on a server whose agent `banker` (session `b`) asks for a transfer."""
+    address = await start(server_factory, bank, script(*replies))
     async with AsyncClient(address) as client:
-        await client.create_agent(
-            {"display_name": "Banker", "model": "scripted", "tools": ["transfer"]},
-            agent_id="banker",
-        )
         await client.create_session("agents/banker", {"display_name": "b"}, session_id="b")
     return functools.partial(run_cli, address)
 

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 from agentsessions.client import ApprovalRequired, AsyncClient, Client, FailedPrecondition
-from agentsessions.server.runtime import ModelRegistry
 from agentsessions.v1 import session_pb2
-from e2e.test_approvals import Bank, script
+from e2e.test_approvals import Bank, script, start
 
 Approval = session_pb2.ToolApproval
 T = 30
@@ -19,16 +18,7 @@ T = 30
 
 async def banker(server_factory: Any, bank: Bank, *replies: str) -> str:
     """A server whose agent `banker` asks for a transfer, then answers `replies`."""
-    server = await server_factory(
-        models=ModelRegistry(models={"scripted": script(*replies)}), tools=bank.tools
-    )
-    address = f"127.0.0.1:{server.port}"
-    async with AsyncClient(address) as client:
-        await client.create_agent(
-            {"display_name": "Banker", "model": "scripted", "tools": ["transfer"]},
-            agent_id="banker",
-        )
-    return address
+    return await start(server_factory, bank, script(*replies))
 
 
 async def test_final_text_stops_for_approval_and_the_stream_goes_on_after_it(
