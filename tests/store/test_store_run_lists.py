@@ -11,6 +11,7 @@ from agentsessions.server.domain.models import (
     ToolApproval,
     now_us,
 )
+from agentsessions.server.domain.paging import PAGE_BYTES
 from agentsessions.server.store import Store
 from agentsessions.server.store.base import (
     RunCursor,
@@ -33,12 +34,14 @@ WAITING = RunFilter(state=RunState.REQUIRES_APPROVAL)
 PAGE = 2  # rows per page: every list below takes several
 
 
-async def wait_for_approval(store: Store, key: SessionKey, run_id: str, start_time_us: int) -> None:
+async def wait_for_approval(
+    store: Store, key: SessionKey, run_id: str, start_time_us: int, arguments: str = "{}"
+) -> None:
     """Starts a run that stops for approval; it keeps the session until it is decided."""
     run, lease = await start(store, key, run_id, start_time_us=start_time_us)
     waiting = dataclasses.replace(
         run,
-        approvals=(ToolApproval("call-1", "transfer", '{"amount": 5}'),),
+        approvals=(ToolApproval("call-1", "transfer", arguments),),
         approval_expire_time_us=now_us() + LEASE_US,
     )
     await store.pause_run(waiting, lease=lease, run_state=b"{}", events=[])
@@ -177,3 +180,17 @@ async def test_a_sessions_runs_are_its_own(store: Store, runs: list[Row]) -> Non
     for agent_id, session_id in (("helper", "s1"), ("other", "s1"), ("helper", "s2")):
         query = RunQuery(TENANT, agent_id, session_id)
         assert await walk(store, query) == [r for r in runs if r[:2] == (agent_id, session_id)]
+
+
+async def test_a_page_of_runs_ends_at_its_bytes(store: Store) -> None:
+    """A call's arguments are the model's, of any length: the runs waiting on long ones
+    fill a page's bytes before its count."""
+    keys = await seeded(store, *(f"s{n}" for n in range(5)))
+    arguments = '{"text": "' + "x" * (PAGE_BYTES // 3) + '"}'
+    for n, key in enumerate(keys):
+        await wait_for_approval(store, key, f"r{n}", 1_000 + n, arguments)
+    query = RunQuery(TENANT, filter=WAITING, limit=10, max_bytes=PAGE_BYTES)
+    entries = await store.find_runs(query)
+    # Reading stops at the run that does not fit: three runs, of which the page keeps two.
+    assert [e.run.run_id for e in entries] == ["r4", "r3", "r2"]
+    assert entries[0].run.approvals[0].arguments_json == arguments

@@ -201,7 +201,20 @@ def agent_bytes(agent: AgentRecord) -> int:
 
 def run_bytes(run: RunRecord) -> int:
     error = 0 if run.error is None else text_bytes(run.error.message) + len(run.error.reason)
-    return 2 * ENTRY_OVERHEAD_BYTES + error
+    texts = (run.last_agent_id, run.request_id, run.cancel_reason)
+    # A tool call's arguments are the model's and can be long: a list of the runs that wait
+    # for approval is bounded by them.
+    approvals = sum(
+        ENTRY_OVERHEAD_BYTES
+        + text_bytes(a.arguments_json)
+        + text_bytes(a.message)
+        + text_bytes(a.tool_name)
+        + len(a.call_id)
+        + len(a.request_id)
+        + text_bytes(a.decided_by)
+        for a in run.approvals
+    )
+    return 2 * ENTRY_OVERHEAD_BYTES + error + sum(map(text_bytes, texts)) + approvals
 
 
 def read_page(
