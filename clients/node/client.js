@@ -44,7 +44,12 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 /** The enum names the contract uses for the client's lower-case option values. */
 const DISCONNECT_POLICIES = Object.freeze({ cancel: "CANCEL", continue: "CONTINUE" });
 const CANCEL_MODES = Object.freeze({ immediate: "IMMEDIATE", afterTurn: "AFTER_TURN" });
-const BUSY_POLICIES = Object.freeze({ reject: "REJECT", wait: "WAIT", interrupt: "INTERRUPT" });
+const BUSY_POLICIES = Object.freeze({
+  reject: "REJECT",
+  wait: "WAIT",
+  interrupt: "INTERRUPT",
+  enqueue: "ENQUEUE",
+});
 /** SendMessage's request fields that its options may give (onDisconnect is translated). */
 const SEND_MESSAGE_OPTION_FIELDS = /** @type {const} */ ([
   "inputItemsJson",

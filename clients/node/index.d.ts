@@ -153,6 +153,14 @@ export interface Run {
   approvals: ToolApproval[];
   /** While REQUIRES_APPROVAL: when the run is cancelled if calls are still undecided. */
   approvalExpireTime: Timestamp | null;
+  /** While QUEUED: its place in the session's queue, 1 for the next to start (GetRun). */
+  queuePosition: number;
+}
+
+/** The run waits in its session's queue (busyPolicy "enqueue"); its first event. */
+export interface RunQueued {
+  run: string;
+  position: number;
 }
 
 export interface RunStarted {
@@ -219,6 +227,7 @@ export interface SendMessageResponse {
     | "toolOutput"
     | "agentUpdated"
     | "approvalRequired"
+    | "runQueued"
     | "runCompleted"
     | "runFailed"
     | "runCancelled";
@@ -229,6 +238,7 @@ export interface SendMessageResponse {
   toolOutput?: ToolOutput | null;
   agentUpdated?: AgentUpdated | null;
   approvalRequired?: ApprovalRequired | null;
+  runQueued?: RunQueued | null;
   runCompleted?: RunCompleted | null;
   runFailed?: RunFailed | null;
   runCancelled?: RunCancelled | null;
@@ -414,7 +424,15 @@ export interface CallOptions {
 export type DisconnectOption = "cancel" | "continue" | "CANCEL" | "CONTINUE";
 
 /** What SendMessage does when another run holds the session: fail, wait, or cancel that run. */
-export type BusyPolicyOption = "reject" | "wait" | "interrupt" | "REJECT" | "WAIT" | "INTERRUPT";
+export type BusyPolicyOption =
+  | "reject"
+  | "wait"
+  | "interrupt"
+  | "enqueue"
+  | "REJECT"
+  | "WAIT"
+  | "INTERRUPT"
+  | "ENQUEUE";
 
 /** How CancelRun stops a run: now (the default), or once the current model turn is stored. */
 export type CancelModeOption = "immediate" | "afterTurn" | "IMMEDIATE" | "AFTER_TURN";
@@ -430,7 +448,7 @@ export interface SendMessageOptions extends CallOptions {
   inputItemsJson?: string;
   waitIfBusy?: boolean;
   maxTurns?: number;
-  /** "reject", "wait" or "interrupt" (cancel the run holding the session, then start). */
+  /** "reject", "wait", "interrupt" (cancel the run holding the session, then start) or "enqueue". */
   busyPolicy?: BusyPolicyOption;
 }
 

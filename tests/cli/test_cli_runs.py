@@ -10,7 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 from agentsessions.client import AsyncClient
 from agentsessions.server.runtime import ModelRegistry
+from agentsessions.v1 import session_pb2
 from cli_run import CLIENT_MODULE, Cli, cli_env, run_cli
+
+Run = session_pb2.Run
 
 WORDS = " ".join(f"w{n}" for n in range(1, 11))
 
@@ -128,3 +131,21 @@ async def test_a_run_outlives_a_chat_that_was_killed(slow: tuple[AsyncClient, Cl
     followed = await cli("runs", "follow", run)
     assert (followed.code, followed.stdout) == (0, WORDS + "\n"), followed.stderr
     assert "COMPLETED" in (await cli("runs", "get", run)).stdout
+
+
+async def test_chat_enqueue_answers_after_the_run_going_on(slow: tuple[AsyncClient, Cli]) -> None:
+    client, cli = slow
+    session = (await client.create_session("agents/default", {"display_name": "q"})).name
+    stream = client.send_message(session, text=WORDS, on_disconnect="continue")
+    await anext(aiter(stream))
+    busy = await cli("chat", session, "-m", "hi")
+    assert busy.code != 0 and "SESSION_BUSY" in busy.stderr
+    queued = await cli("chat", session, "-m", "after you", "--enqueue")
+    assert (queued.code, queued.stdout) == (0, "after you\n"), queued.stderr
+    runs = [r async for r in await client.list_runs(session)]
+    assert [r.state for r in runs] == [Run.COMPLETED, Run.COMPLETED]
+    first = await client.get_run(stream.run)
+    assert (first.end_time.seconds, first.end_time.nanos) <= (
+        runs[0].start_time.seconds,
+        runs[0].start_time.nanos,
+    )

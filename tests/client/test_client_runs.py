@@ -421,3 +421,16 @@ async def test_busy_policy_interrupt_replaces_the_running_run(slow_client: Async
         await first.final_text()
     with pytest.raises(ValueError, match="unknown busy policy"):
         slow_client.send_message(session, text="x", busy_policy="queue")
+
+
+async def test_busy_policy_enqueue_waits_its_turn(slow_client: AsyncClient) -> None:
+    session = await new_session(slow_client)
+    first = slow_client.send_message(session, text=WORDS, timeout=T)
+    await anext(aiter(first))
+    second = slow_client.send_message(session, text="next", busy_policy="enqueue", timeout=T)
+    queued = await anext(aiter(second))
+    assert queued.run_queued.position == 1 and second.run == queued.run_queued.run
+    waiting = await slow_client.get_run(second.run)
+    assert (waiting.state, waiting.queue_position) == (Run.QUEUED, 1)
+    assert await second.final_text() == "next"
+    assert await first.final_text() == WORDS

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from typing import Any
 
 import grpc
@@ -113,3 +115,69 @@ async def test_an_unknown_busy_policy_is_invalid(server_factory: Any) -> None:
                 pass
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert details_of(bad.value).reason == "INVALID_BUSY_POLICY"
+
+
+async def collect_run(call: Any) -> list[events_pb2.SendMessageResponse]:
+    return [e async for e in call]
+
+
+async def test_enqueue_runs_ten_messages_one_after_another_in_order(slow: str) -> None:
+    async with grpc.aio.insecure_channel(slow) as channel:
+        stub = session_service_pb2_grpc.SessionServiceStub(channel)
+        session = await new_session(channel)
+        texts = [f"message{n}" for n in range(10)]
+        streams = await asyncio.gather(
+            *(collect_run(stub.SendMessage(send(session, t, Policy.ENQUEUE))) for t in texts)
+        )
+        for text, events in zip(texts, streams, strict=True):
+            assert_whole_log(events)
+            assert events[-1].run_completed.final_output == text
+        queued = [e for e in streams if kind(e[0]) == "run_queued"]
+        assert len(queued) >= 8  # all but the first, unless one ended before the last came
+        for events in queued:
+            assert kind(events[1]) == "run_started"
+        runs = (await stub.ListRuns(ss.ListRunsRequest(parent=session))).runs
+        by_start = sorted(runs, key=lambda r: (r.start_time.seconds, r.start_time.nanos))
+        assert len(by_start) == 10
+        for before, after in itertools.pairwise(by_start):
+            ended = (before.end_time.seconds, before.end_time.nanos)
+            assert ended <= (after.start_time.seconds, after.start_time.nanos), "overlap"
+        # In the order they were queued: positions rise with start times.
+        position = {e[0].run_queued.run: e[0].run_queued.position for e in queued}
+        started = [r.name for r in by_start if r.name in position]
+        assert [position[name] for name in started] == sorted(position[n] for n in started)
+        items = (await stub.ListItems(ss.ListItemsRequest(parent=session, page_size=100))).items
+        assert len(items) == 20
+        pairs = [(items[i].text, items[i + 1].text) for i in range(0, 20, 2)]
+        assert all(user == reply for user, reply in pairs)
+        assert [items[i].role for i in range(20)] == ["user", "assistant"] * 10
+
+
+async def test_queue_positions_cancel_and_a_full_queue(server_factory: Any) -> None:
+    server = await server_factory(echo_word_delay_seconds=0.01, max_queued_runs=3)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = session_service_pb2_grpc.SessionServiceStub(channel)
+        session = await new_session(channel)
+        running = stub.SendMessage(send(session, WORDS))
+        await first_events(running, 1)
+        waiting = [
+            stub.SendMessage(send(session, f"q{n}", Policy.ENQUEUE, on_disconnect=2))
+            for n in range(3)
+        ]
+        names = [(await first_events(call, 1))[0].run_queued.run for call in waiting]
+        runs = [await stub.GetRun(ss.GetRunRequest(name=n)) for n in names]
+        assert [(r.state, r.queue_position) for r in runs] == [(Run.QUEUED, p) for p in (1, 2, 3)]
+        with pytest.raises(grpc.aio.AioRpcError) as full:
+            async for _ in stub.SendMessage(send(session, "one too many", Policy.ENQUEUE)):
+                pass
+        assert full.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert details_of(full.value).reason == "QUEUE_FULL"
+
+        cancelled = await stub.CancelRun(ss.CancelRunRequest(name=names[1]))
+        assert cancelled.state == Run.CANCELLED
+        assert [kind(e) for e in [e async for e in waiting[1]]] == ["run_cancelled"]
+        last = await stub.GetRun(ss.GetRunRequest(name=names[2]))
+        assert last.queue_position == 2
+        rest = [[e async for e in call] for call in (running, waiting[0], waiting[2])]
+        assert [kind(events[-1]) for events in rest] == ["run_completed"] * 3
+        assert (await stub.GetRun(ss.GetRunRequest(name=names[2]))).queue_position == 0

@@ -61,10 +61,11 @@ def kinds(events: list[Event]) -> list[str]:
 
 
 def assert_one_whole_run(events: list[Event]) -> None:
-    """Sequences 1, 2, … with no gap or repeat; run_started first; exactly one terminal, last."""
+    """Sequences 1, 2, … with no gap or repeat; run_started first (after run_queued for a
+    queued run); exactly one terminal, last."""
     assert [e.sequence for e in events] == list(range(1, len(events) + 1))
     names = kinds(events)
-    assert names[0] == "run_started"
+    assert names[names[0] == "run_queued"] == "run_started"
     assert names[-1] in TERMINAL, names[-5:]
     assert not TERMINAL & set(names[:-1])
 

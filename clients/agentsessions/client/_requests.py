@@ -122,7 +122,9 @@ def busy_policy(policy: BusyLike) -> events_pb2.SendMessageRequest.BusyPolicy.Va
     try:
         return events_pb2.SendMessageRequest.BusyPolicy.Value(_enum_name(policy))
     except ValueError:
-        raise ValueError(f"unknown busy policy {policy!r}: reject, wait or interrupt") from None
+        raise ValueError(
+            f"unknown busy policy {policy!r}: reject, wait, interrupt or enqueue"
+        ) from None
 
 
 def send_message(

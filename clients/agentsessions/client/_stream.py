@@ -83,7 +83,8 @@ class _Progress:
             EventsMissing: the event's sequence skips over one never received.
         """
         kind = event.WhichOneof("event")
-        if self._may_start_over and kind == "run_started" and event.sequence == 1:
+        first = kind in ("run_started", "run_queued")
+        if self._may_start_over and first and event.sequence == 1:
             self.last_sequence = 0
         self._may_start_over = False
         if event.sequence <= self.last_sequence:
@@ -105,6 +106,8 @@ class _Progress:
             self.approvals = []  # decided: the run went on
         if kind == "run_started":
             self.run = event.run_started.run
+        elif kind == "run_queued":
+            self.run = event.run_queued.run
         elif kind == "text_delta":
             self.text += event.text_delta.delta
         elif kind in _TERMINAL:

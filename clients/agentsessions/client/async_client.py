@@ -282,8 +282,9 @@ class AsyncClient:
         run goes on when this call ends first; with "cancel", a connection that drops
         while the server stays up cancels the run, and the resumed stream ends with
         its run_cancelled event. `busy_policy` says what happens when another run holds
-        the session: "reject" (SessionBusy), "wait" (as `wait_if_busy`), or "interrupt"
-        (that run is cancelled and this one starts).
+        the session: "reject" (SessionBusy), "wait" (as `wait_if_busy`), "interrupt"
+        (that run is cancelled and this one starts), or "enqueue" (this run waits in the
+        session's queue, its first event run_queued, and starts in turn).
 
         Raises:
             SessionBusy: (while iterating) another run is going on and not `wait_if_busy`.

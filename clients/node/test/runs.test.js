@@ -295,6 +295,19 @@ describe("CancelRun", () => {
     );
   });
 
+  test("busyPolicy enqueue: the second message waits its turn, then runs", LIMIT, async () => {
+    const session = await newSession();
+    const first = client.sendMessage(session.name, MEDIUM_TEXT);
+    await first.next();
+    const second = await collect(client.sendMessage(session.name, "next", { busyPolicy: "enqueue" }));
+    assert.equal(second[0].event, "runQueued");
+    assert.equal(second[0].runQueued?.position, 1);
+    assert.equal(second[1].event, "runStarted");
+    assert.equal(second.at(-1)?.runCompleted?.finalOutput, "next");
+    const rest = await collect(first);
+    assert.equal(rest.at(-1)?.event, "runCompleted");
+  });
+
   test("resolveApprovals sends its decisions; a call the run never made is refused", LIMIT, async () => {
     const session = await newSession();
     const events = await collect(client.sendMessage(session.name, "No tools here"));

@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61gentsessions/v1/events.proto\x12\x10\x61gentsessions.v1\x1a\x1e\x61gentsessions/v1/session.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xc8\x03\n\x12SendMessageRequest\x12/\n\x07session\x18\x01 \x01(\tB\x1e\xe2\x41\x01\x02\xfa\x41\x17\n\x15\x61gentsessions/Session\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x1a\n\x10input_items_json\x18\x03 \x01(\tH\x00\x12\x1a\n\x0cwait_if_busy\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x17\n\tmax_turns\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x43\n\ron_disconnect\x18\x07 \x01(\x0e\x32&.agentsessions.v1.Run.DisconnectPolicyB\x04\xe2\x41\x01\x01\x12\x1c\n\x0e\x61\x66ter_sequence\x18\x08 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12J\n\x0b\x62usy_policy\x18\t \x01(\x0e\x32/.agentsessions.v1.SendMessageRequest.BusyPolicyB\x04\xe2\x41\x01\x01\"N\n\nBusyPolicy\x12\x1b\n\x17\x42USY_POLICY_UNSPECIFIED\x10\x00\x12\n\n\x06REJECT\x10\x01\x12\x08\n\x04WAIT\x10\x02\x12\r\n\tINTERRUPT\x10\x03\x42\x07\n\x05input\"\x92\x05\n\x13SendMessageResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12.\n\nevent_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0brun_started\x18\n \x01(\x0b\x32\x1c.agentsessions.v1.RunStartedH\x00\x12\x31\n\ntext_delta\x18\x0b \x01(\x0b\x32\x1b.agentsessions.v1.TextDeltaH\x00\x12?\n\x11message_completed\x18\x0c \x01(\x0b\x32\".agentsessions.v1.MessageCompletedH\x00\x12\x33\n\x0btool_called\x18\r \x01(\x0b\x32\x1c.agentsessions.v1.ToolCalledH\x00\x12\x33\n\x0btool_output\x18\x0e \x01(\x0b\x32\x1c.agentsessions.v1.ToolOutputH\x00\x12\x37\n\ragent_updated\x18\x0f \x01(\x0b\x32\x1e.agentsessions.v1.AgentUpdatedH\x00\x12?\n\x11\x61pproval_required\x18\x10 \x01(\x0b\x32\".agentsessions.v1.ApprovalRequiredH\x00\x12\x37\n\rrun_completed\x18\x14 \x01(\x0b\x32\x1e.agentsessions.v1.RunCompletedH\x00\x12\x31\n\nrun_failed\x18\x15 \x01(\x0b\x32\x1b.agentsessions.v1.RunFailedH\x00\x12\x37\n\rrun_cancelled\x18\x16 \x01(\x0b\x32\x1e.agentsessions.v1.RunCancelledH\x00\x42\x07\n\x05\x65vent\"U\n\nRunStarted\x12\x0b\n\x03run\x18\x01 \x01(\t\x12\r\n\x05\x61gent\x18\x02 \x01(\t\x12+\n\x0binput_items\x18\x03 \x03(\x0b\x32\x16.agentsessions.v1.Item\")\n\tTextDelta\x12\r\n\x05\x64\x65lta\x18\x01 \x01(\t\x12\r\n\x05\x61gent\x18\x02 \x01(\t\"G\n\x10MessageCompleted\x12$\n\x04item\x18\x01 \x01(\x0b\x32\x16.agentsessions.v1.Item\x12\r\n\x05\x61gent\x18\x02 \x01(\t\"n\n\nToolCalled\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x11\n\ttool_name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\x12$\n\x04item\x18\x04 \x01(\x0b\x32\x16.agentsessions.v1.Item\"S\n\nToolOutput\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\t\x12$\n\x04item\x18\x03 \x01(\x0b\x32\x16.agentsessions.v1.Item\"4\n\x0c\x41gentUpdated\x12\x12\n\nfrom_agent\x18\x01 \x01(\t\x12\x10\n\x08to_agent\x18\x02 \x01(\t\"\x95\x01\n\x10\x41pprovalRequired\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x11\n\ttool_name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\x12\x0b\n\x03run\x18\x04 \x01(\t\x12\x38\n\x14\x61pproval_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa7\x01\n\x0cRunCompleted\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.agentsessions.v1.Run\x12\x14\n\x0c\x66inal_output\x18\x02 \x01(\t\x12&\n\x05usage\x18\x03 \x01(\x0b\x32\x17.agentsessions.v1.Usage\x12\x35\n\rsession_stats\x18\x04 \x01(\x0b\x32\x1e.agentsessions.v1.SessionStats\"\x89\x01\n\tRunFailed\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.agentsessions.v1.Run\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\x12\x35\n\rsession_stats\x18\x03 \x01(\x0b\x32\x1e.agentsessions.v1.SessionStats\"B\n\x0cRunCancelled\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.agentsessions.v1.Run\x12\x0e\n\x06reason\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61gentsessions/v1/events.proto\x12\x10\x61gentsessions.v1\x1a\x1e\x61gentsessions/v1/session.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xd5\x03\n\x12SendMessageRequest\x12/\n\x07session\x18\x01 \x01(\tB\x1e\xe2\x41\x01\x02\xfa\x41\x17\n\x15\x61gentsessions/Session\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x1a\n\x10input_items_json\x18\x03 \x01(\tH\x00\x12\x1a\n\x0cwait_if_busy\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x17\n\tmax_turns\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x43\n\ron_disconnect\x18\x07 \x01(\x0e\x32&.agentsessions.v1.Run.DisconnectPolicyB\x04\xe2\x41\x01\x01\x12\x1c\n\x0e\x61\x66ter_sequence\x18\x08 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12J\n\x0b\x62usy_policy\x18\t \x01(\x0e\x32/.agentsessions.v1.SendMessageRequest.BusyPolicyB\x04\xe2\x41\x01\x01\"[\n\nBusyPolicy\x12\x1b\n\x17\x42USY_POLICY_UNSPECIFIED\x10\x00\x12\n\n\x06REJECT\x10\x01\x12\x08\n\x04WAIT\x10\x02\x12\r\n\tINTERRUPT\x10\x03\x12\x0b\n\x07\x45NQUEUE\x10\x04\x42\x07\n\x05input\"\xc5\x05\n\x13SendMessageResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12.\n\nevent_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0brun_started\x18\n \x01(\x0b\x32\x1c.agentsessions.v1.RunStartedH\x00\x12\x31\n\ntext_delta\x18\x0b \x01(\x0b\x32\x1b.agentsessions.v1.TextDeltaH\x00\x12?\n\x11message_completed\x18\x0c \x01(\x0b\x32\".agentsessions.v1.MessageCompletedH\x00\x12\x33\n\x0btool_called\x18\r \x01(\x0b\x32\x1c.agentsessions.v1.ToolCalledH\x00\x12\x33\n\x0btool_output\x18\x0e \x01(\x0b\x32\x1c.agentsessions.v1.ToolOutputH\x00\x12\x37\n\ragent_updated\x18\x0f \x01(\x0b\x32\x1e.agentsessions.v1.AgentUpdatedH\x00\x12?\n\x11\x61pproval_required\x18\x10 \x01(\x0b\x32\".agentsessions.v1.ApprovalRequiredH\x00\x12\x31\n\nrun_queued\x18\x11 \x01(\x0b\x32\x1b.agentsessions.v1.RunQueuedH\x00\x12\x37\n\rrun_completed\x18\x14 \x01(\x0b\x32\x1e.agentsessions.v1.RunCompletedH\x00\x12\x31\n\nrun_failed\x18\x15 \x01(\x0b\x32\x1b.agentsessions.v1.RunFailedH\x00\x12\x37\n\rrun_cancelled\x18\x16 \x01(\x0b\x32\x1e.agentsessions.v1.RunCancelledH\x00\x42\x07\n\x05\x65vent\"U\n\nRunStarted\x12\x0b\n\x03run\x18\x01 \x01(\t\x12\r\n\x05\x61gent\x18\x02 \x01(\t\x12+\n\x0binput_items\x18\x03 \x03(\x0b\x32\x16.agentsessions.v1.Item\")\n\tTextDelta\x12\r\n\x05\x64\x65lta\x18\x01 \x01(\t\x12\r\n\x05\x61gent\x18\x02 \x01(\t\"G\n\x10MessageCompleted\x12$\n\x04item\x18\x01 \x01(\x0b\x32\x16.agentsessions.v1.Item\x12\r\n\x05\x61gent\x18\x02 \x01(\t\"n\n\nToolCalled\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x11\n\ttool_name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\x12$\n\x04item\x18\x04 \x01(\x0b\x32\x16.agentsessions.v1.Item\"S\n\nToolOutput\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\t\x12$\n\x04item\x18\x03 \x01(\x0b\x32\x16.agentsessions.v1.Item\"4\n\x0c\x41gentUpdated\x12\x12\n\nfrom_agent\x18\x01 \x01(\t\x12\x10\n\x08to_agent\x18\x02 \x01(\t\"*\n\tRunQueued\x12\x0b\n\x03run\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x05\"\x95\x01\n\x10\x41pprovalRequired\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x11\n\ttool_name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\x12\x0b\n\x03run\x18\x04 \x01(\t\x12\x38\n\x14\x61pproval_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa7\x01\n\x0cRunCompleted\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.agentsessions.v1.Run\x12\x14\n\x0c\x66inal_output\x18\x02 \x01(\t\x12&\n\x05usage\x18\x03 \x01(\x0b\x32\x17.agentsessions.v1.Usage\x12\x35\n\rsession_stats\x18\x04 \x01(\x0b\x32\x1e.agentsessions.v1.SessionStats\"\x89\x01\n\tRunFailed\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.agentsessions.v1.Run\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\x12\x35\n\rsession_stats\x18\x03 \x01(\x0b\x32\x1e.agentsessions.v1.SessionStats\"B\n\x0cRunCancelled\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.agentsessions.v1.Run\x12\x0e\n\x06reason\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,29 +51,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SENDMESSAGEREQUEST'].fields_by_name['busy_policy']._loaded_options = None
   _globals['_SENDMESSAGEREQUEST'].fields_by_name['busy_policy']._serialized_options = b'\342A\001\001'
   _globals['_SENDMESSAGEREQUEST']._serialized_start=202
-  _globals['_SENDMESSAGEREQUEST']._serialized_end=658
+  _globals['_SENDMESSAGEREQUEST']._serialized_end=671
   _globals['_SENDMESSAGEREQUEST_BUSYPOLICY']._serialized_start=571
-  _globals['_SENDMESSAGEREQUEST_BUSYPOLICY']._serialized_end=649
-  _globals['_SENDMESSAGERESPONSE']._serialized_start=661
-  _globals['_SENDMESSAGERESPONSE']._serialized_end=1319
-  _globals['_RUNSTARTED']._serialized_start=1321
-  _globals['_RUNSTARTED']._serialized_end=1406
-  _globals['_TEXTDELTA']._serialized_start=1408
-  _globals['_TEXTDELTA']._serialized_end=1449
-  _globals['_MESSAGECOMPLETED']._serialized_start=1451
-  _globals['_MESSAGECOMPLETED']._serialized_end=1522
-  _globals['_TOOLCALLED']._serialized_start=1524
-  _globals['_TOOLCALLED']._serialized_end=1634
-  _globals['_TOOLOUTPUT']._serialized_start=1636
-  _globals['_TOOLOUTPUT']._serialized_end=1719
-  _globals['_AGENTUPDATED']._serialized_start=1721
-  _globals['_AGENTUPDATED']._serialized_end=1773
-  _globals['_APPROVALREQUIRED']._serialized_start=1776
-  _globals['_APPROVALREQUIRED']._serialized_end=1925
-  _globals['_RUNCOMPLETED']._serialized_start=1928
-  _globals['_RUNCOMPLETED']._serialized_end=2095
-  _globals['_RUNFAILED']._serialized_start=2098
-  _globals['_RUNFAILED']._serialized_end=2235
-  _globals['_RUNCANCELLED']._serialized_start=2237
-  _globals['_RUNCANCELLED']._serialized_end=2303
+  _globals['_SENDMESSAGEREQUEST_BUSYPOLICY']._serialized_end=662
+  _globals['_SENDMESSAGERESPONSE']._serialized_start=674
+  _globals['_SENDMESSAGERESPONSE']._serialized_end=1383
+  _globals['_RUNSTARTED']._serialized_start=1385
+  _globals['_RUNSTARTED']._serialized_end=1470
+  _globals['_TEXTDELTA']._serialized_start=1472
+  _globals['_TEXTDELTA']._serialized_end=1513
+  _globals['_MESSAGECOMPLETED']._serialized_start=1515
+  _globals['_MESSAGECOMPLETED']._serialized_end=1586
+  _globals['_TOOLCALLED']._serialized_start=1588
+  _globals['_TOOLCALLED']._serialized_end=1698
+  _globals['_TOOLOUTPUT']._serialized_start=1700
+  _globals['_TOOLOUTPUT']._serialized_end=1783
+  _globals['_AGENTUPDATED']._serialized_start=1785
+  _globals['_AGENTUPDATED']._serialized_end=1837
+  _globals['_RUNQUEUED']._serialized_start=1839
+  _globals['_RUNQUEUED']._serialized_end=1881
+  _globals['_APPROVALREQUIRED']._serialized_start=1884
+  _globals['_APPROVALREQUIRED']._serialized_end=2033
+  _globals['_RUNCOMPLETED']._serialized_start=2036
+  _globals['_RUNCOMPLETED']._serialized_end=2203
+  _globals['_RUNFAILED']._serialized_start=2206
+  _globals['_RUNFAILED']._serialized_end=2343
+  _globals['_RUNCANCELLED']._serialized_start=2345
+  _globals['_RUNCANCELLED']._serialized_end=2411
 # @@protoc_insertion_point(module_scope)

@@ -45,6 +45,14 @@ class SendMessageRequest(_message.Message):
         "interrupted by a new message"; a run waiting for approval ends too),
         then start, within the call's deadline. A compaction is waited for.
         """
+        ENQUEUE: SendMessageRequest._BusyPolicy.ValueType  # 4
+        """Queue the run: it is QUEUED (its stream first shows `run_queued`, and
+        `Run.queue_position` says where it stands) and starts when the runs
+        queued before it have ended, in order, on whichever server process
+        frees the session. A session queues at most the server's
+        `max_queued_runs` (16 by default); past it RESOURCE_EXHAUSTED (reason
+        QUEUE_FULL). Cancel a queued run with CancelRun.
+        """
 
     class BusyPolicy(_BusyPolicy, metaclass=_BusyPolicyEnumTypeWrapper):
         """What to do when another run (or a compaction) holds the session."""
@@ -59,6 +67,14 @@ class SendMessageRequest(_message.Message):
     """Cancel the run holding the session IMMEDIATE (its cancel_reason is
     "interrupted by a new message"; a run waiting for approval ends too),
     then start, within the call's deadline. A compaction is waited for.
+    """
+    ENQUEUE: SendMessageRequest.BusyPolicy.ValueType  # 4
+    """Queue the run: it is QUEUED (its stream first shows `run_queued`, and
+    `Run.queue_position` says where it stands) and starts when the runs
+    queued before it have ended, in order, on whichever server process
+    frees the session. A session queues at most the server's
+    `max_queued_runs` (16 by default); past it RESOURCE_EXHAUSTED (reason
+    QUEUE_FULL). Cancel a queued run with CancelRun.
     """
 
     SESSION_FIELD_NUMBER: _builtins.int
@@ -141,6 +157,7 @@ class SendMessageResponse(_message.Message):
     TOOL_OUTPUT_FIELD_NUMBER: _builtins.int
     AGENT_UPDATED_FIELD_NUMBER: _builtins.int
     APPROVAL_REQUIRED_FIELD_NUMBER: _builtins.int
+    RUN_QUEUED_FIELD_NUMBER: _builtins.int
     RUN_COMPLETED_FIELD_NUMBER: _builtins.int
     RUN_FAILED_FIELD_NUMBER: _builtins.int
     RUN_CANCELLED_FIELD_NUMBER: _builtins.int
@@ -152,7 +169,9 @@ class SendMessageResponse(_message.Message):
 
     @_builtins.property
     def run_started(self) -> Global___RunStarted:
-        """The run started; always first."""
+        """The run started; first, unless the run was queued (then after
+        `run_queued`).
+        """
 
     @_builtins.property
     def text_delta(self) -> Global___TextDelta:
@@ -179,6 +198,10 @@ class SendMessageResponse(_message.Message):
         """A tool call waits for a person's approval."""
 
     @_builtins.property
+    def run_queued(self) -> Global___RunQueued:
+        """The run waits in the session's queue (busy_policy ENQUEUE); first."""
+
+    @_builtins.property
     def run_completed(self) -> Global___RunCompleted:
         """The run finished; terminal."""
 
@@ -202,15 +225,16 @@ class SendMessageResponse(_message.Message):
         tool_output: Global___ToolOutput | None = ...,
         agent_updated: Global___AgentUpdated | None = ...,
         approval_required: Global___ApprovalRequired | None = ...,
+        run_queued: Global___RunQueued | None = ...,
         run_completed: Global___RunCompleted | None = ...,
         run_failed: Global___RunFailed | None = ...,
         run_cancelled: Global___RunCancelled | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_updated", b"agent_updated", "approval_required", b"approval_required", "event", b"event", "event_time", b"event_time", "message_completed", b"message_completed", "run_cancelled", b"run_cancelled", "run_completed", b"run_completed", "run_failed", b"run_failed", "run_started", b"run_started", "text_delta", b"text_delta", "tool_called", b"tool_called", "tool_output", b"tool_output"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_updated", b"agent_updated", "approval_required", b"approval_required", "event", b"event", "event_time", b"event_time", "message_completed", b"message_completed", "run_cancelled", b"run_cancelled", "run_completed", b"run_completed", "run_failed", b"run_failed", "run_queued", b"run_queued", "run_started", b"run_started", "text_delta", b"text_delta", "tool_called", b"tool_called", "tool_output", b"tool_output"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_updated", b"agent_updated", "approval_required", b"approval_required", "event", b"event", "event_time", b"event_time", "message_completed", b"message_completed", "run_cancelled", b"run_cancelled", "run_completed", b"run_completed", "run_failed", b"run_failed", "run_started", b"run_started", "sequence", b"sequence", "text_delta", b"text_delta", "tool_called", b"tool_called", "tool_output", b"tool_output"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_updated", b"agent_updated", "approval_required", b"approval_required", "event", b"event", "event_time", b"event_time", "message_completed", b"message_completed", "run_cancelled", b"run_cancelled", "run_completed", b"run_completed", "run_failed", b"run_failed", "run_queued", b"run_queued", "run_started", b"run_started", "sequence", b"sequence", "text_delta", b"text_delta", "tool_called", b"tool_called", "tool_output", b"tool_output"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["run_started", "text_delta", "message_completed", "tool_called", "tool_output", "agent_updated", "approval_required", "run_completed", "run_failed", "run_cancelled"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["run_started", "text_delta", "message_completed", "tool_called", "tool_output", "agent_updated", "approval_required", "run_queued", "run_completed", "run_failed", "run_cancelled"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -395,6 +419,32 @@ class AgentUpdated(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AgentUpdated: _TypeAlias = AgentUpdated  # noqa: Y015
+
+@_typing.final
+class RunQueued(_message.Message):
+    """The run waits for the runs queued before it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    run: _builtins.str
+    """The run's resource name, `agents/{a}/sessions/{s}/runs/{run}`."""
+    position: _builtins.int
+    """Its place in the session's queue when it was queued: 1 starts next."""
+    def __init__(
+        self,
+        *,
+        run: _builtins.str = ...,
+        position: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["position", b"position", "run", b"run"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunQueued: _TypeAlias = RunQueued  # noqa: Y015
 
 @_typing.final
 class ApprovalRequired(_message.Message):

@@ -276,8 +276,8 @@ class Run(_message.Message):
         which.
         """
         QUEUED: Run._State.ValueType  # 5
-        """Waiting for the session to be free before it starts. Reserved for
-        busy-session policies; no run is in this state yet.
+        """Waiting in the session's queue (SendMessage with busy_policy ENQUEUE);
+        `queue_position` says where.
         """
         REQUIRES_APPROVAL: Run._State.ValueType  # 6
         """A tool call waits for a person's decision (`approvals`): the run
@@ -304,8 +304,8 @@ class Run(_message.Message):
     which.
     """
     QUEUED: Run.State.ValueType  # 5
-    """Waiting for the session to be free before it starts. Reserved for
-    busy-session policies; no run is in this state yet.
+    """Waiting in the session's queue (SendMessage with busy_policy ENQUEUE);
+    `queue_position` says where.
     """
     REQUIRES_APPROVAL: Run.State.ValueType  # 6
     """A tool call waits for a person's decision (`approvals`): the run
@@ -386,6 +386,7 @@ class Run(_message.Message):
     EVENTS_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     APPROVALS_FIELD_NUMBER: _builtins.int
     APPROVAL_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    QUEUE_POSITION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `agents/{agent}/sessions/{session}/runs/{run}`."""
     state: Global___Run.State.ValueType
@@ -408,6 +409,10 @@ class Run(_message.Message):
     cancel_reason: _builtins.str
     """Why the run was cancelled (or is being cancelled): "cancelled by
     CancelRun", "the caller disconnected", "the server is stopping".
+    """
+    queue_position: _builtins.int
+    """While QUEUED: its place in the session's queue, 1 for the next to start;
+    0 otherwise. Set by GetRun.
     """
     @_builtins.property
     def usage(self) -> Global___Usage:
@@ -461,10 +466,11 @@ class Run(_message.Message):
         events_expire_time: _timestamp_pb2.Timestamp | None = ...,
         approvals: _abc.Iterable[Global___ToolApproval] | None = ...,
         approval_expire_time: _timestamp_pb2.Timestamp | None = ...,
+        queue_position: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_expire_time", b"approval_expire_time", "end_time", b"end_time", "error", b"error", "events_expire_time", b"events_expire_time", "start_time", b"start_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_expire_time", b"approval_expire_time", "approvals", b"approvals", "cancel_mode", b"cancel_mode", "cancel_reason", b"cancel_reason", "end_time", b"end_time", "error", b"error", "events_expire_time", b"events_expire_time", "last_agent", b"last_agent", "last_event_sequence", b"last_event_sequence", "name", b"name", "on_disconnect", b"on_disconnect", "request_id", b"request_id", "start_time", b"start_time", "state", b"state", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_expire_time", b"approval_expire_time", "approvals", b"approvals", "cancel_mode", b"cancel_mode", "cancel_reason", b"cancel_reason", "end_time", b"end_time", "error", b"error", "events_expire_time", b"events_expire_time", "last_agent", b"last_agent", "last_event_sequence", b"last_event_sequence", "name", b"name", "on_disconnect", b"on_disconnect", "queue_position", b"queue_position", "request_id", b"request_id", "start_time", b"start_time", "state", b"state", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -70,6 +70,7 @@ class AgentSessionsServer:
             lease_seconds=config.lease_seconds,
             retention_seconds=config.event_retention_seconds,
             approval_timeout_seconds=config.approval_timeout_seconds,
+            max_queued_runs=config.max_queued_runs,
         )
         self.catalog: AgentCatalog = catalog or self.runner
         self.agents = Agents(self.store, self.catalog)

@@ -41,6 +41,8 @@ class Config:
     event_retention_seconds: float = 3600.0
     # How long a tool call may wait for approval before its run is cancelled.
     approval_timeout_seconds: float = 86400.0
+    # Runs a session may hold queued (SendMessage busy_policy ENQUEUE) besides the running one.
+    max_queued_runs: int = 16
     # A pause between the echo model's words, to watch a reply stream or try cancelling it.
     echo_word_delay_seconds: float = 0.0
     log_level: str = "INFO"
@@ -64,6 +66,7 @@ _MINIMUM: dict[str, float] = {
     "lease_seconds": 0.001,
     "event_retention_seconds": 0,
     "approval_timeout_seconds": 0.001,
+    "max_queued_runs": 1,
     "echo_word_delay_seconds": 0,
 }
 _PORT_MAX = 65535

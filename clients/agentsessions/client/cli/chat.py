@@ -42,6 +42,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--wait", action="store_true", help="with -m: wait while another run is going on"
     )
     busy.add_argument(
+        "--enqueue",
+        action="store_true",
+        help="wait in the session's queue behind the runs going on and queued, then run",
+    )
+    busy.add_argument(
         "--interrupt",
         action="store_true",
         help="cancel the run going on in the session (or waiting for approval) and answer "
@@ -131,7 +136,7 @@ def _send(
         wait_if_busy=wait,
         max_turns=args.max_turns,
         on_disconnect="continue" if args.continue_on_disconnect else None,
-        busy_policy="interrupt" if args.interrupt else None,
+        busy_policy="interrupt" if args.interrupt else "enqueue" if args.enqueue else None,
         timeout=ctx.timeout,
     )
 

@@ -54,6 +54,7 @@ class BusyPolicy(enum.IntEnum):
     REJECT = 1
     WAIT = 2
     INTERRUPT = 3
+    ENQUEUE = 4
 
 
 class DisconnectPolicy(enum.IntEnum):
@@ -204,6 +205,7 @@ class RunRecord:
     owner: str = ""  # the process executing the run (see runtime/leases.py)
     approvals: tuple[ToolApproval, ...] = ()
     approval_expire_time_us: int | None = None
+    queue_position: int = 0  # while QUEUED, 1 for the next to start (read by get_run)
 
     @property
     def finished(self) -> bool:
@@ -237,6 +239,16 @@ class RunStart:
     lease: Lease | None = None
     joined: bool = False
     busy: Lease | None = None
+    queued: bool = False  # the run is QUEUED, at run.queue_position
+
+
+@dataclass(frozen=True, slots=True)
+class Promoted:
+    """A queued run that took its session: as recorded, its lease and its request."""
+
+    run: RunRecord
+    lease: Lease
+    queued_input: str
 
 
 @dataclass(frozen=True, slots=True)

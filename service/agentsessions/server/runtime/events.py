@@ -60,6 +60,12 @@ class AgentUpdatedEvent(RunEventBase):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunQueuedEvent(RunEventBase):
+    run_id: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ApprovalRequiredEvent(RunEventBase):
     run_id: str
     call_id: str
@@ -97,6 +103,7 @@ RunEvent = (
     | ToolOutputEvent
     | AgentUpdatedEvent
     | ApprovalRequiredEvent
+    | RunQueuedEvent
     | RunCompletedEvent
     | RunFailedEvent
     | RunCancelledEvent

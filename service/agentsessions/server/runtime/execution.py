@@ -107,13 +107,15 @@ class RunExecution:
         self._plan = plan
         self._log = events
         self._encode = encode
-        self._sequence = run.last_sequence  # a run that waited for approval goes on
-        # A run that waited for approval goes on with the agent it stopped with.
-        self._current_agent = run.last_agent_id if run.last_sequence else ""
+        # A run that waited (for approval, or in its session's queue) goes on after its
+        # events so far; one that waited for approval has started and goes on with its agent.
+        self._sequence = run.last_sequence
+        resumed = isinstance(plan.run_input, PausedInput)
+        self._current_agent = run.last_agent_id if resumed else ""
         self._after_turn: CancelRequested | None = None
         self._result: RunResultStreaming | None = None
         self._driver: asyncio.Task[None] | None = None
-        self._started = run.last_sequence > 0  # the run's first event is written
+        self._started = resumed  # the run's first event is written
         # The end as it is to be recorded, while the storage refuses it (see finish_now).
         self._ending: tuple[RunRecord, list[LoggedEvent], str] | None = None
         self._ending_lock = asyncio.Lock()

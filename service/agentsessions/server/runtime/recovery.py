@@ -148,12 +148,26 @@ async def every(seconds: float, work: Callable[[], Awaitable[object]], what: str
 class Background:
     """The process's periodic tasks: lease renewal and the recovery sweep."""
 
-    def __init__(self, store: Store, recovery: Recovery, *, owner: str, lease_us: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        recovery: Recovery,
+        *,
+        owner: str,
+        lease_us: int,
+        after_sweep: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self._store = store
         self._recovery = recovery
+        self._after_sweep = after_sweep
         self._owner = owner
         self._lease_us = lease_us
         self._tasks: list[asyncio.Task[None]] = []
+
+    async def _sweep(self) -> None:
+        await self._recovery.sweep()
+        if self._after_sweep is not None:
+            await self._after_sweep()
 
     async def _renew(self) -> None:
         await self._store.renew_leases(self._owner, now_us() + self._lease_us)
@@ -162,7 +176,7 @@ class Background:
         period = self._lease_us / 1e6
         self._tasks = [
             asyncio.create_task(every(period / 3, self._renew, "lease renewal")),
-            asyncio.create_task(every(min(1.0, period / 4), self._recovery.sweep, "sweep")),
+            asyncio.create_task(every(min(1.0, period / 4), self._sweep, "sweep")),
         ]
 
     async def aclose(self) -> None:

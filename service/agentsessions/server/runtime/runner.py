@@ -35,6 +35,7 @@ from ..domain.models import (
     DisconnectPolicy,
     Lease,
     LoggedEvent,
+    Promoted,
     RunRecord,
     RunState,
     SessionKey,
@@ -48,8 +49,9 @@ from .agent_graph import build_agent, load_reachable
 from .approvals import PausedInput
 from .compaction import compact_session
 from .execution import RunExecution, RunPlan
-from .inputs import RunInput
+from .inputs import DEFAULT_MAX_TURNS, RunInput
 from .models import ModelRegistry
+from .queue import RunQueue, request_of
 from .recovery import Background, Recovery
 from .requests import RunHandle, SendOptions, busy_error, request_hash
 from .run_log import SAFETY_WAIT_SECONDS, Encoder, EventLog, RunSignals, follow
@@ -90,6 +92,7 @@ class AgentRunner:
         lease_seconds: float = 10.0,
         retention_seconds: float = 3600.0,
         approval_timeout_seconds: float = 86400.0,
+        max_queued_runs: int = 16,
     ) -> None:
         # The SDK would otherwise export traces to OpenAI: no network unless a model needs it.
         set_tracing_disabled(True)
@@ -105,8 +108,22 @@ class AgentRunner:
         self._recovery = Recovery(
             store, self._signals, encode, owner=self.owner, retention_us=self._retention_us
         )
+        self._queue = RunQueue(
+            store,
+            self._signals,
+            encode,
+            owner=self.owner,
+            lease_us=self._lease_us,
+            retention_us=self._retention_us,
+            max_queued=max_queued_runs,
+            start=self._start_promoted,
+        )
         self._background = Background(
-            store, self._recovery, owner=self.owner, lease_us=self._lease_us
+            store,
+            self._recovery,
+            owner=self.owner,
+            lease_us=self._lease_us,
+            after_sweep=self._promote_queues,
         )
         self._active: dict[str, RunExecution] = {}  # by run name
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -161,7 +178,17 @@ class AgentRunner:
             on_disconnect=options.on_disconnect,
             owner=self.owner,
         )
-        started = await self._take_session(run, options)
+        if options.when_busy == BusyPolicy.ENQUEUE:
+            queued = await self._queue.enqueue(run, run_input, options.max_turns)
+            assert queued.run is not None
+            if queued.joined:
+                return self._joined(queued.run, run)
+            if queued.queued:
+                return RunHandle(queued.run, joined=False)
+            assert queued.lease is not None
+            started: RunHandle | tuple[RunRecord, Lease] = (queued.run, queued.lease)
+        else:
+            started = await self._take_session(run, options)
         if isinstance(started, RunHandle):
             return started
         recorded, lease = started
@@ -235,13 +262,7 @@ class AgentRunner:
             run = dataclasses.replace(run, start_time_us=now_us())
             result = await self.store.start_run(run, lease_expire_time_us=now_us() + self._lease_us)
             if result.joined and result.run is not None:
-                if result.run.request_hash != run.request_hash:
-                    raise InvalidArgument.field(
-                        "request_id",
-                        "was used for another request with a different input",
-                        reason="REQUEST_ID_REUSED",
-                    )
-                return RunHandle(result.run, joined=True)
+                return self._joined(result.run, run)
             if result.run is not None and result.lease is not None:
                 return result.run, result.lease
             assert result.busy is not None
@@ -250,6 +271,44 @@ class AgentRunner:
                 await self._interrupt(result.busy)
             wait = policy in (BusyPolicy.WAIT, BusyPolicy.INTERRUPT)
             await self._until_free(result.busy, ticket, deadline, wait=wait)
+
+    @staticmethod
+    def _joined(existing: RunRecord, asked: RunRecord) -> RunHandle:
+        """The run of the request_id `asked` carries, if `asked` repeats its request."""
+        if existing.request_hash != asked.request_hash:
+            raise InvalidArgument.field(
+                "request_id",
+                "was used for another request with a different input",
+                reason="REQUEST_ID_REUSED",
+            )
+        return RunHandle(existing, joined=True)
+
+    async def _start_promoted(self, promoted: Promoted) -> None:
+        """Executes a queued run that has just taken its session, here."""
+        run, sink = promoted.run, RunSink()
+        run_input, max_turns = request_of(promoted.queued_input)
+        agent: Agent[Any] = Agent(name=run.key.agent_id)
+        plan_input: RunInput | PausedInput = run_input
+        history, timeout_us = 0, self._approval_timeout_us
+        try:
+            root = await self.store.get_agent(run.key.tenant, run.key.agent_id)
+            if root is None:
+                raise agent_not_found(run.key.agent_id)
+            agent = await self._build(root, sink)
+            history = root.history_max_items
+            timeout_us = root.approval_timeout_us or timeout_us
+        except DomainError as exc:
+            # The agent changed while the run waited: it ends FAILED with the reason.
+            plan_input = PausedInput(b"", (), error=exc)
+        plan = RunPlan(
+            agent, plan_input, max_turns or DEFAULT_MAX_TURNS, history, self._retention_us,
+            timeout_us,
+        )  # fmt: skip
+        self._launch(run, promoted.lease, plan, sink)
+
+    async def _promote_queues(self) -> None:
+        if not self._closing:
+            await self._queue.promote_free()
 
     async def _interrupt(self, holder: Lease) -> None:
         """Asks the run holding the session to stop now, for a message that replaces it."""
@@ -299,6 +358,8 @@ class AgentRunner:
                 self._signals.publish(session_name(execution.run.key))
                 if not self._active:
                     self._idle.set()
+            if not self._closing:
+                await self._queue.promote(execution.run.key)  # the next queued run, if any
 
         task = asyncio.create_task(execute(), name=f"run {execution.run.run_id}")
         self._tasks.add(task)
@@ -318,10 +379,19 @@ class AgentRunner:
         if execution is not None:
             execution.request_cancel(mode, reason)
             return
-        task = asyncio.ensure_future(self.store.request_cancel(key, run_id, mode, reason))
+        task = asyncio.ensure_future(self._cancel_elsewhere(key, run_id, mode, reason))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(_forget)
+
+    async def _cancel_elsewhere(
+        self, key: SessionKey, run_id: str, mode: CancelMode, reason: str
+    ) -> None:
+        """A run this process does not execute: its process hears of the request; a queued
+        run ends now (a run waiting for approval stays: nothing executes it for nobody)."""
+        run = await self.store.request_cancel(key, run_id, mode, reason)
+        if run is not None and run.state == RunState.QUEUED:
+            await self._queue.cancel(run, reason)
 
     def caller_gone(self, run: RunRecord) -> None:
         """The call that started `run` ended before the run did (the caller went away or its
@@ -341,6 +411,10 @@ class AgentRunner:
         """Asks the run to stop (recorded in the store, so its process hears of it wherever
         it runs), waits up to `wait_seconds` for its end, and returns it as it is then."""
         run = await self.store.request_cancel(key, run_id, mode, reason)
+        if run is not None and run.state == RunState.QUEUED:
+            run = await self._queue.cancel(run, reason) or await self.store.request_cancel(
+                key, run_id, mode, reason
+            )
         if run is not None and run.state == RunState.REQUIRES_APPROVAL:
             # Nothing executes a waiting run: end it here, unless it went on meanwhile.
             ended = await self._recovery.cancel_waiting(run, reason)
@@ -405,6 +479,7 @@ class AgentRunner:
             with contextlib.suppress(DomainError):
                 await self.store.release_lease(lease)
             self._signals.publish(topic)
+            await self._queue.promote(key)
 
     async def compact(
         self,

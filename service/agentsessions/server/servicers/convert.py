@@ -204,6 +204,7 @@ def run_to_proto(run: RunRecord) -> session_pb2.Run:
         on_disconnect=session_pb2.Run.DisconnectPolicy.ValueType(int(run.on_disconnect)),
         last_event_sequence=run.last_sequence,
         cancel_reason=run.cancel_reason,
+        queue_position=run.queue_position,
     )
     if run.cancel_mode is not None:
         message.cancel_mode = session_pb2.Run.CancelMode.ValueType(int(run.cancel_mode))

@@ -13,6 +13,7 @@ from ..runtime.events import (
     RunCompletedEvent,
     RunEvent,
     RunFailedEvent,
+    RunQueuedEvent,
     RunStartedEvent,
     TextDeltaEvent,
     ToolCalledEvent,
@@ -76,6 +77,10 @@ def run_event_to_proto(event: RunEvent) -> events_pb2.SendMessageResponse:
             events_pb2.AgentUpdated(
                 from_agent=_agent(event.from_agent_id), to_agent=_agent(event.to_agent_id)
             )
+        )
+    elif isinstance(event, RunQueuedEvent):
+        response.run_queued.CopyFrom(
+            events_pb2.RunQueued(run=names.run_name(key, event.run_id), position=event.position)
         )
     elif isinstance(event, ApprovalRequiredEvent):
         response.approval_required.CopyFrom(

@@ -23,6 +23,7 @@ from ..domain.models import (
     Lease,
     LoggedEvent,
     NewItem,
+    Promoted,
     Resumed,
     RunRecord,
     RunStart,
@@ -40,6 +41,8 @@ TerminalEncoder = Callable[[RunRecord, SessionStats, int], bytes]
 # Builds a run's events about items it stores (with their sequences) inside the transaction
 # that stores them.
 ItemEventsEncoder = Callable[[list[ItemRecord]], list[LoggedEvent]]
+# Builds a queued run's first event from the run as recorded and its place in the queue.
+QueuedEncoder = Callable[[RunRecord, int], bytes]
 
 SessionOrderField = Literal["last_activity_time", "create_time", "update_time"]
 
@@ -324,6 +327,40 @@ class Store(Protocol):
         Raises NotFound, FailedPrecondition (RUN_ALREADY_FINISHED), Aborted (LEASE_LOST)
         when another holds the session now."""
 
+    async def enqueue_run(
+        self,
+        run: RunRecord,
+        queued_input: str,
+        *,
+        max_queued: int,
+        lease_expire_time_us: int,
+        announce: QueuedEncoder,
+    ) -> RunStart:
+        """In one transaction: starts `run` (as start_run) when its session is free and
+        nothing is queued, joins the run of its request_id, or records it QUEUED with its
+        request and first event `announce(run, position)` (RunStart.queued).
+        ResourceExhausted (QUEUE_FULL) when `max_queued` runs are queued already."""
+
+    async def promote_next(
+        self, key: SessionKey, *, owner: str, lease_expire_time_us: int
+    ) -> Promoted | None:
+        """When the session is free: the head of its queue, RUNNING now under a new lease of
+        `owner`, with its request; None when the session is held or nothing is queued."""
+
+    async def cancel_queued(
+        self,
+        key: SessionKey,
+        run_id: str,
+        *,
+        reason: str,
+        events_expire_time_us: int,
+        terminal: TerminalEncoder,
+    ) -> RunRecord | None:
+        """Ends a QUEUED run as CANCELLED with its terminal event; None when it is not queued."""
+
+    async def queued_sessions(self, *, limit: int) -> list[SessionKey]:
+        """Sessions with queued runs that nobody holds."""
+
     async def get_lease(self, key: SessionKey) -> Lease | None:
         """Who holds the session now; None when it is free or does not exist."""
 
@@ -436,6 +473,7 @@ __all__ = [
     "AddedItems",
     "ItemEventsEncoder",
     "ItemsRequest",
+    "QueuedEncoder",
     "RunCursor",
     "RunFilter",
     "RunPageEntry",

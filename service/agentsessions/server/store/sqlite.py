@@ -12,6 +12,7 @@ thread and back, and those hand-offs cost more CPU than the statements.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,9 +30,11 @@ from ..domain.models import (
     Lease,
     LoggedEvent,
     NewItem,
+    Promoted,
     Resumed,
     RunRecord,
     RunStart,
+    RunState,
     SessionKey,
     SessionRecord,
     Usage,
@@ -42,6 +45,7 @@ from . import (
     sqlite_compaction,
     sqlite_events,
     sqlite_history,
+    sqlite_queue,
     sqlite_reads,
     sqlite_resources,
     sqlite_runs,
@@ -50,6 +54,7 @@ from .base import (
     AddedItems,
     ItemEventsEncoder,
     ItemsRequest,
+    QueuedEncoder,
     RunCursor,
     RunPageEntry,
     RunQuery,
@@ -408,18 +413,70 @@ class SQLiteStore:
         )
 
     async def get_run(self, key: SessionKey, run_id: str) -> RunRecord | None:
-        return await self._read_point(
-            sqlite_reads.one(
-                f"""
-                SELECT {RUN_COLUMNS}
-                  FROM sessions AS s
-                  JOIN runs AS r ON r.session_pk = s.pk
-                 WHERE {SESSION_KEY_SQL} AND r.run_id = :run_id
-                """,
-                {**key_params(key), "run_id": run_id},
-                lambda row: run_from_row(key, row),
+        read_run = sqlite_reads.one(
+            f"""
+            SELECT {RUN_COLUMNS}
+              FROM sessions AS s
+              JOIN runs AS r ON r.session_pk = s.pk
+             WHERE {SESSION_KEY_SQL} AND r.run_id = :run_id
+            """,
+            {**key_params(key), "run_id": run_id},
+            lambda row: run_from_row(key, row),
+        )
+
+        def read(conn: sqlite3.Connection) -> RunRecord | None:
+            run = read_run(conn)
+            if run is None or run.state != RunState.QUEUED:
+                return run
+            position = sqlite_queue.queue_position(conn, key, run_id)
+            return dataclasses.replace(run, queue_position=position)
+
+        return await self._read_point(read)
+
+    async def enqueue_run(
+        self,
+        run: RunRecord,
+        queued_input: str,
+        *,
+        max_queued: int,
+        lease_expire_time_us: int,
+        announce: QueuedEncoder,
+    ) -> RunStart:
+        return await self._write().submit(
+            lambda conn: sqlite_queue.enqueue_run(
+                conn,
+                run,
+                queued_input,
+                max_queued=max_queued,
+                lease_expire_time_us=lease_expire_time_us,
+                announce=announce,
             )
         )
+
+    async def promote_next(
+        self, key: SessionKey, *, owner: str, lease_expire_time_us: int
+    ) -> Promoted | None:
+        return await self._write().submit(
+            lambda conn: sqlite_queue.promote_next(conn, key, owner, lease_expire_time_us)
+        )
+
+    async def cancel_queued(
+        self,
+        key: SessionKey,
+        run_id: str,
+        *,
+        reason: str,
+        events_expire_time_us: int,
+        terminal: TerminalEncoder,
+    ) -> RunRecord | None:
+        return await self._write().submit(
+            lambda conn: sqlite_queue.cancel_queued(
+                conn, key, run_id, reason, events_expire_time_us, terminal
+            )
+        )
+
+    async def queued_sessions(self, *, limit: int) -> list[SessionKey]:
+        return await self._read(lambda conn: sqlite_queue.queued_sessions(conn, limit))
 
     async def list_runs(
         self,

@@ -61,27 +61,26 @@ def _run_row(conn: sqlite3.Connection, session_pk: int, run_id: str) -> sqlite3.
     )
 
 
-def start_run(conn: sqlite3.Connection, run: RunRecord, lease_expire_time_us: int) -> RunStart:
-    """Takes the session's lease for `run` and records it RUNNING; or reports the run of the
-    same request_id, or the lease of whoever holds the session."""
-    key = run.key
-    session = session_row(conn, key, LEASE_COLUMNS)
-    if run.request_id:
-        row = fetch_one(
-            conn,
-            f"SELECT {RUN_COLUMNS} FROM runs AS r WHERE r.session_pk = ? AND r.request_id = ?",
-            (session["pk"], run.request_id),
-        )
-        if row is not None:
-            return RunStart(run_from_row(key, row), joined=True)
-    holder = _lease_of(key, session)
-    if holder is not None:
-        return RunStart(None, busy=holder)
-    now = now_us()
+def joined_run(conn: sqlite3.Connection, session: sqlite3.Row, run: RunRecord) -> RunRecord | None:
+    """The session's run of `run.request_id`, when it has one."""
+    if not run.request_id:
+        return None
+    row = fetch_one(
+        conn,
+        f"SELECT {RUN_COLUMNS} FROM runs AS r WHERE r.session_pk = ? AND r.request_id = ?",
+        (session["pk"], run.request_id),
+    )
+    return run_from_row(run.key, row) if row is not None else None
+
+
+def insert_run(
+    conn: sqlite3.Connection, session: sqlite3.Row, run: RunRecord, queued_input: str | None = None
+) -> RunRecord:
+    """Records a new run (RUNNING, or QUEUED with its request) and counts it in the session's
+    stats; AlreadyExists for a run id the session has."""
     stored = dataclasses.replace(
         run,
-        state=RunState.RUNNING,
-        start_time_us=run.start_time_us or now,
+        start_time_us=run.start_time_us or now_us(),
         end_time_us=None,
         error=None,
         last_sequence=0,
@@ -94,26 +93,26 @@ def start_run(conn: sqlite3.Connection, run: RunRecord, lease_expire_time_us: in
         """
         INSERT INTO runs (
             session_pk, run_id, tenant, state, start_time, last_agent_id,
-            request_id, request_hash, on_disconnect, owner)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            request_id, request_hash, on_disconnect, owner, queued_input)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (session_pk, run_id) DO NOTHING
         """,
         (
             session["pk"],
             stored.run_id,
-            key.tenant,
-            int(RunState.RUNNING),
+            run.key.tenant,
+            int(stored.state),
             stored.start_time_us,
             stored.last_agent_id,
             stored.request_id or None,
             stored.request_hash,
             int(stored.on_disconnect),
             stored.owner,
+            queued_input,
         ),
     )
     if not inserted:
-        raise run_already_exists(key, run.run_id)
-    lease = take_lease(conn, key, session, run.run_id, run.owner, lease_expire_time_us)
+        raise run_already_exists(run.key, run.run_id)
     execute(
         conn,
         """
@@ -124,6 +123,21 @@ def start_run(conn: sqlite3.Connection, run: RunRecord, lease_expire_time_us: in
         """,
         (stored.start_time_us, session["pk"]),
     )
+    return stored
+
+
+def start_run(conn: sqlite3.Connection, run: RunRecord, lease_expire_time_us: int) -> RunStart:
+    """Takes the session's lease for `run` and records it RUNNING; or reports the run of the
+    same request_id, or the lease of whoever holds the session."""
+    session = session_row(conn, run.key, LEASE_COLUMNS)
+    joined = joined_run(conn, session, run)
+    if joined is not None:
+        return RunStart(joined, joined=True)
+    holder = _lease_of(run.key, session)
+    if holder is not None:
+        return RunStart(None, busy=holder)
+    stored = insert_run(conn, session, dataclasses.replace(run, state=RunState.RUNNING))
+    lease = take_lease(conn, run.key, session, run.run_id, run.owner, lease_expire_time_us)
     return RunStart(stored, lease=lease)
 
 

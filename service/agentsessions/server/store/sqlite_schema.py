@@ -257,6 +257,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        7,
+        "run queues",
+        (
+            # A QUEUED run's request (JSON: text or items, max_turns), for whichever process
+            # starts it when the session frees.
+            "ALTER TABLE runs ADD COLUMN queued_input TEXT",
+            # A session's queue in order (rowid, the index's implicit last column).
+            "CREATE INDEX runs_queued ON runs (session_pk) WHERE state = 5",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
