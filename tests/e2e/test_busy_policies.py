@@ -153,22 +153,24 @@ async def test_enqueue_runs_ten_messages_one_after_another_in_order(slow: str) -
         assert [items[i].role for i in range(20)] == ["user", "assistant"] * 10
 
 
-async def test_queue_positions_cancel_and_a_full_queue(server_factory: Any) -> None:
-    server = await server_factory(echo_word_delay_seconds=0.01, max_queued_runs=3)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+async def test_queue_positions_cancel_and_a_full_queue(slow: str) -> None:
+    async with grpc.aio.insecure_channel(slow) as channel:
         stub = session_service_pb2_grpc.SessionServiceStub(channel)
         session = await new_session(channel)
         running = stub.SendMessage(send(session, WORDS))
         await first_events(running, 1)
+        # The server's default queue holds 16.
         waiting = [
             stub.SendMessage(send(session, f"q{n}", Policy.ENQUEUE, on_disconnect=2))
-            for n in range(3)
+            for n in range(16)
         ]
         names = [(await first_events(call, 1))[0].run_queued.run for call in waiting]
         runs = [await stub.GetRun(ss.GetRunRequest(name=n)) for n in names]
-        assert [(r.state, r.queue_position) for r in runs] == [(Run.QUEUED, p) for p in (1, 2, 3)]
+        assert [(r.state, r.queue_position) for r in runs] == [
+            (Run.QUEUED, p) for p in range(1, 17)
+        ]
         with pytest.raises(grpc.aio.AioRpcError) as full:
-            async for _ in stub.SendMessage(send(session, "one too many", Policy.ENQUEUE)):
+            async for _ in stub.SendMessage(send(session, "the 17th", Policy.ENQUEUE)):
                 pass
         assert full.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert details_of(full.value).reason == "QUEUE_FULL"
@@ -176,8 +178,8 @@ async def test_queue_positions_cancel_and_a_full_queue(server_factory: Any) -> N
         cancelled = await stub.CancelRun(ss.CancelRunRequest(name=names[1]))
         assert cancelled.state == Run.CANCELLED
         assert [kind(e) for e in [e async for e in waiting[1]]] == ["run_cancelled"]
-        last = await stub.GetRun(ss.GetRunRequest(name=names[2]))
-        assert last.queue_position == 2
-        rest = [[e async for e in call] for call in (running, waiting[0], waiting[2])]
-        assert [kind(events[-1]) for events in rest] == ["run_completed"] * 3
+        third = await stub.GetRun(ss.GetRunRequest(name=names[2]))
+        assert third.queue_position == 2
+        rest = [[e async for e in call] for call in [running, waiting[0], *waiting[2:]]]
+        assert [kind(events[-1]) for events in rest] == ["run_completed"] * 16
         assert (await stub.GetRun(ss.GetRunRequest(name=names[2]))).queue_position == 0
