@@ -287,6 +287,7 @@ class FinishedRun:
     run: RunRecord
     stats: SessionStats
     terminal: LoggedEvent  # the run's last event, as appended
+    queued: int = 0  # runs queued on the session, which may start now that it is free
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,6 +121,7 @@ class RunExecution:
         self._ending_lock = asyncio.Lock()
         self._ending_retry = asyncio.Event()
         self._told_followers = False
+        self.queued_after = 0  # runs queued on the session when this one ended
         self._session = StoreSession(
             store, run.key, run_id=run.run_id, fence=lease, write=sink.write_items
         )
@@ -397,6 +398,7 @@ class RunExecution:
                 return False
             self._ending = None
         self.run = finished.run
+        self.queued_after = finished.queued
         self._log.published([*rest, finished.terminal])
         return True
 

@@ -358,8 +358,8 @@ class AgentRunner:
                 self._signals.publish(session_name(execution.run.key))
                 if not self._active:
                     self._idle.set()
-            if not self._closing:
-                await self._queue.promote(execution.run.key)  # the next queued run, if any
+            if execution.queued_after and not self._closing:
+                await self._queue.promote(execution.run.key)  # the next queued run
 
         task = asyncio.create_task(execute(), name=f"run {execution.run.run_id}")
         self._tasks.add(task)

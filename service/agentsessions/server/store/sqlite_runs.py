@@ -327,7 +327,15 @@ def finish_run(
         """,
         (session["pk"], run.run_id, sequence, body, end_time),
     )
-    return FinishedRun(finished, stats, LoggedEvent(sequence, True, body))
+    queued = fetch_one(
+        conn,
+        f"SELECT count(*) AS n FROM runs INDEXED BY runs_queued "
+        f"WHERE session_pk = ? AND state = {int(RunState.QUEUED)}",
+        (session["pk"],),
+    )
+    return FinishedRun(
+        finished, stats, LoggedEvent(sequence, True, body), queued=queued["n"] if queued else 0
+    )
 
 
 def request_cancel(
