@@ -449,3 +449,36 @@ async def test_an_approval_policy_names_only_the_agents_tools_and_a_sane_timeout
             )
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field in details_of(bad.value).violated_fields
+
+
+async def test_partial_decisions_wait_for_the_rest(server_factory: Any, bank: Bank) -> None:
+    calls = [
+        function_call("transfer", '{"amount": 5}', call_id="call-1"),
+        function_call("transfer", '{"amount": 7}', call_id="call-2"),
+    ]
+    model = ScriptedModel([ModelStep(output=calls), ModelStep(output=[assistant_message("Ok.")])])
+    address = await start(server_factory, bank, model)
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = session_service_pb2_grpc.SessionServiceStub(channel)
+        session = await new_session(channel, "agents/banker")
+        stream = stub.SendMessage(events_pb2.SendMessageRequest(session=session, text="Pay"))
+        run = (await until_approval(stream))[-1].approval_required.run
+        first = await stub.ResolveApprovals(decide(run, Approval.REJECT, "Not that one."))
+        assert first.state == Run.REQUIRES_APPROVAL
+        assert [a.decision for a in first.approvals] == [
+            Approval.REJECT,
+            Approval.DECISION_UNSPECIFIED,
+        ]
+        assert bank.transfers == []
+        second = await stub.ResolveApprovals(
+            ss.ResolveApprovalsRequest(
+                name=run,
+                decisions=[ss.ApprovalDecision(call_id="call-2", decision=Approval.APPROVE)],
+            )
+        )
+        assert [a.decision for a in second.approvals] == [Approval.REJECT, Approval.APPROVE]
+        rest = [e async for e in stream]
+        assert kind(rest[-1]) == "run_completed"
+        assert bank.transfers == [7]
+        outputs = [e.tool_output.output for e in rest if kind(e) == "tool_output"]
+        assert sorted(outputs) == ["Not that one.", "moved 7"]
