@@ -80,6 +80,12 @@ def _create_schema(path: Path) -> None:
         conn.close()
 
 
+AGENT_INSERT_COLUMNS = (
+    "tenant, agent_id, display_name, description, instructions, model, temperature, top_p, "
+    "max_output_tokens, tools, handoffs, history_max_items, create_time, update_time, etag"
+)
+
+
 def _agents(now: int) -> list[tuple[object, ...]]:
     return [
         (
@@ -179,7 +185,11 @@ def load(path: Path, shape: Shape, *, progress: bool = False) -> float:
             conn.execute(f'DROP INDEX "{name}"')
         now = START_US
         conn.execute("BEGIN")
-        conn.executemany(f"INSERT INTO agents VALUES ({', '.join('?' * 15)})", _agents(now))
+        # Named columns: later migrations add agent columns with defaults.
+        conn.executemany(
+            f"INSERT INTO agents ({AGENT_INSERT_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+            _agents(now),
+        )
         placeholders = ", ".join("?" * 19)
         for n, chunk in enumerate(_chunks(_sessions(shape))):
             conn.executemany(
