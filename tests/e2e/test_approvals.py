@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -482,3 +484,35 @@ async def test_partial_decisions_wait_for_the_rest(server_factory: Any, bank: Ba
         assert bank.transfers == [7]
         outputs = [e.tool_output.output for e in rest if kind(e) == "tool_output"]
         assert sorted(outputs) == ["Not that one.", "moved 7"]
+
+
+async def test_a_run_that_cannot_go_on_after_its_decision_ends_failed(
+    server_factory: Any, bank: Bank, tmp_path: Path
+) -> None:
+    """The decision is committed before the run is rebuilt: a state that cannot be loaded
+    ends the run FAILED and frees the session; the call still answers with the run."""
+    db = tmp_path / "damaged.db"
+    server = await server_factory(
+        db=str(db), models=ModelRegistry(models={"scripted": script("x")}), tools=bank.tools
+    )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        await agent_pb2_grpc.AgentServiceStub(channel).CreateAgent(
+            agent_pb2.CreateAgentRequest(
+                agent_id="banker",
+                agent=agent_pb2.Agent(display_name="Banker", model="scripted", tools=["transfer"]),
+            )
+        )
+        stub = session_service_pb2_grpc.SessionServiceStub(channel)
+        session = await new_session(channel, "agents/banker")
+        stream = stub.SendMessage(events_pb2.SendMessageRequest(session=session, text="Pay 5"))
+        run = (await until_approval(stream))[-1].approval_required.run
+        with closing(sqlite3.connect(db)) as conn, conn:
+            conn.execute("UPDATE runs SET run_state = ? WHERE state = 6", (b"[not json",))
+        decided = await stub.ResolveApprovals(decide(run, Approval.APPROVE))
+        assert decided.approvals[0].decision == Approval.APPROVE
+        rest = [e async for e in stream]
+        assert kind(rest[-1]) == "run_failed"
+        assert bank.transfers == []
+        again = stub.SendMessage(events_pb2.SendMessageRequest(session=session, text="Hi"))
+        assert kind(await anext(aiter(again))) == "run_started"  # the session is free
+        again.cancel()

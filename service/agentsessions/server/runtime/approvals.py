@@ -11,6 +11,7 @@ run, so the history never holds a call without its output.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from typing import Any
@@ -52,24 +53,24 @@ def approval_of(item: ToolApprovalItem) -> ToolApproval:
 class PausedInput:
     """What a run that waited goes on from: the SDK's state and the decisions."""
 
-    state_json: bytes
+    state: dict[str, Any]  # the SDK's RunState as JSON, parsed
     approvals: tuple[ToolApproval, ...]
-    error: Exception | None = None  # why the run cannot go on
+
+    @classmethod
+    async def load(cls, state_json: bytes, approvals: tuple[ToolApproval, ...]) -> PausedInput:
+        """Parses the stored state off the event loop: it holds the whole history."""
+        state = await asyncio.to_thread(json.loads, state_json)
+        if not isinstance(state, dict):
+            raise ValueError("the stored run state is not a JSON object")
+        return cls(state, approvals)
 
     @property
     def max_turns(self) -> int:
-        try:
-            turns = json.loads(self.state_json).get("max_turns")
-        except (ValueError, AttributeError):
-            turns = None
+        turns = self.state.get("max_turns")
         return turns if isinstance(turns, int) and turns > 0 else DEFAULT_MAX_TURNS
 
     async def to_sdk(self, agent: Agent[Any]) -> SdkRunState[Any, Agent[Any]]:
-        if self.error is not None:
-            raise self.error
-        state: SdkRunState[Any, Agent[Any]] = await SdkRunState.from_json(
-            agent, json.loads(self.state_json)
-        )
+        state: SdkRunState[Any, Agent[Any]] = await SdkRunState.from_json(agent, self.state)
         decided = {a.call_id: a for a in self.approvals}
         for item in state.get_interruptions():
             approval = decided.get(approval_of(item).call_id)

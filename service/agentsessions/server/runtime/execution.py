@@ -71,17 +71,27 @@ def _usage_of(result: RunResultStreaming | None) -> Usage:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class UnstartableInput:
+    """A run that took its session but cannot start (its agent changed or vanished while it
+    waited): executing it ends it FAILED with `error`, so its lease is never left held."""
+
+    error: Exception
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class RunPlan:
     """What a run executes: the agent, its input and limits."""
 
     agent: Agent[Any]
-    run_input: RunInput | PausedInput
+    run_input: RunInput | PausedInput | UnstartableInput
     max_turns: int
     history_max_items: int  # the agent's policy; 0: the whole history
     retention_us: int  # how long the run's events stay after it ends
     approval_timeout_us: int  # how long a tool call may wait for approval
 
     async def sdk_input(self) -> str | list[Any] | SdkRunState[Any, Agent[Any]]:
+        if isinstance(self.run_input, UnstartableInput):
+            raise self.run_input.error
         if isinstance(self.run_input, PausedInput):
             return await self.run_input.to_sdk(self.agent)
         return self.run_input.to_sdk()
@@ -295,7 +305,9 @@ class RunExecution:
         announces each call; the session stays held until the calls are decided."""
         approvals = tuple(approval_of(item) for item in result.interruptions)
         expire = now_us() + self._plan.approval_timeout_us
-        state = json.dumps(result.to_state().to_json(), ensure_ascii=False).encode()
+        # The state holds the whole history: serialized off the event loop.
+        state_json = result.to_state().to_json()
+        state = (await asyncio.to_thread(json.dumps, state_json, ensure_ascii=False)).encode()
         try:
             rest = await self._log.close()
         except Exception as exc:

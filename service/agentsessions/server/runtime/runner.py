@@ -48,7 +48,7 @@ from . import owners
 from .agent_graph import build_agent, load_reachable
 from .approvals import PausedInput
 from .compaction import compact_session
-from .execution import RunExecution, RunPlan
+from .execution import RunExecution, RunPlan, UnstartableInput
 from .inputs import DEFAULT_MAX_TURNS, RunInput
 from .models import ModelRegistry
 from .queue import RunQueue, request_of
@@ -236,21 +236,28 @@ class AgentRunner:
         if resumed.lease is None or resumed.run_state is None:
             return resumed.run
         run, sink = resumed.run, RunSink()
-        paused = PausedInput(resumed.run_state, run.approvals)
         agent: Agent[Any] = Agent(name=key.agent_id)
-        timeout_us = self._approval_timeout_us
+        run_input: PausedInput | UnstartableInput
+        timeout_us, max_turns = self._approval_timeout_us, DEFAULT_MAX_TURNS
+        # The decision is committed and this process holds the lease: whatever fails now
+        # ends the run (FAILED, with the reason) rather than failing the call.
         try:
-            root = await self.store.get_agent(key.tenant, key.agent_id)
-            if root is None:
-                raise agent_not_found(key.agent_id)
+            run_input = await PausedInput.load(resumed.run_state, run.approvals)
+            max_turns = run_input.max_turns
+            root = await self._stored_agent(key)
             agent = await self._build(root, sink)
             timeout_us = root.approval_timeout_us or timeout_us
-        except DomainError as exc:
-            # The agent changed while the run waited: the run ends FAILED with the reason.
-            paused = dataclasses.replace(paused, error=exc)
-        plan = RunPlan(agent, paused, paused.max_turns, 0, self._retention_us, timeout_us)
+        except Exception as exc:
+            run_input = UnstartableInput(exc)
+        plan = RunPlan(agent, run_input, max_turns, 0, self._retention_us, timeout_us)
         self._launch(run, resumed.lease, plan, sink)
         return run
+
+    async def _stored_agent(self, key: SessionKey) -> AgentRecord:
+        root = await self.store.get_agent(key.tenant, key.agent_id)
+        if root is None:
+            raise agent_not_found(key.agent_id)
+        return root
 
     async def _take_session(
         self, run: RunRecord, options: SendOptions
@@ -286,20 +293,18 @@ class AgentRunner:
     async def _start_promoted(self, promoted: Promoted) -> None:
         """Executes a queued run that has just taken its session, here."""
         run, sink = promoted.run, RunSink()
-        run_input, max_turns = request_of(promoted.queued_input)
         agent: Agent[Any] = Agent(name=run.key.agent_id)
-        plan_input: RunInput | PausedInput = run_input
-        history, timeout_us = 0, self._approval_timeout_us
+        plan_input: RunInput | UnstartableInput
+        max_turns, history, timeout_us = DEFAULT_MAX_TURNS, 0, self._approval_timeout_us
+        # It holds the lease now: whatever fails ends the run FAILED, never leaves it held.
         try:
-            root = await self.store.get_agent(run.key.tenant, run.key.agent_id)
-            if root is None:
-                raise agent_not_found(run.key.agent_id)
+            plan_input, max_turns = request_of(promoted.queued_input)
+            root = await self._stored_agent(run.key)
             agent = await self._build(root, sink)
             history = root.history_max_items
             timeout_us = root.approval_timeout_us or timeout_us
-        except DomainError as exc:
-            # The agent changed while the run waited: it ends FAILED with the reason.
-            plan_input = PausedInput(b"", (), error=exc)
+        except Exception as exc:
+            plan_input = UnstartableInput(exc)
         plan = RunPlan(
             agent, plan_input, max_turns or DEFAULT_MAX_TURNS, history, self._retention_us,
             timeout_us,

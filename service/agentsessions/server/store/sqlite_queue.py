@@ -26,7 +26,7 @@ from ..domain.names import session_name
 from .base import TerminalEncoder
 from .sqlite_history import LEASE_COLUMNS, session_row
 from .sqlite_rows import RUN_COLUMNS, STATS_COLUMNS, run_from_row, stats_from_row
-from .sqlite_runs import insert_run, joined_run, start_run, take_lease
+from .sqlite_runs import insert_run, joined_run, queue_length, start_run, take_lease
 from .sqlite_sql import execute, fetch_all, fetch_one
 
 # Builds a queued run's first event from the run as recorded and its place in the queue.
@@ -34,18 +34,6 @@ QueuedEncoder = Callable[[RunRecord, int], bytes]
 QUEUED = int(RunState.QUEUED)
 # A literal, not a parameter: only then may SQLite use the partial index runs_queued.
 IS_QUEUED = f"state = {QUEUED}"
-
-
-def _queue_length(conn: sqlite3.Connection, session_pk: int) -> int:
-    row = fetch_one(
-        conn,
-        f"""
-        SELECT count(*) AS n FROM runs INDEXED BY runs_queued
-         WHERE session_pk = ? AND {IS_QUEUED}
-        """,
-        (session_pk,),
-    )
-    return int(row["n"]) if row is not None else 0
 
 
 def enqueue_run(
@@ -61,7 +49,7 @@ def enqueue_run(
     (with its first event, `announce(run, position)`), or joins the run of its request_id.
     ResourceExhausted (QUEUE_FULL) when `max_queued` runs wait already."""
     session = session_row(conn, run.key, LEASE_COLUMNS)
-    waiting = _queue_length(conn, session["pk"])
+    waiting = queue_length(conn, session["pk"])
     if waiting == 0:
         started = start_run(conn, run, lease_expire_time_us)
         if started.busy is None:

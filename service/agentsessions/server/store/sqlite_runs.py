@@ -327,15 +327,25 @@ def finish_run(
         """,
         (session["pk"], run.run_id, sequence, body, end_time),
     )
-    queued = fetch_one(
-        conn,
-        f"SELECT count(*) AS n FROM runs INDEXED BY runs_queued "
-        f"WHERE session_pk = ? AND state = {int(RunState.QUEUED)}",
-        (session["pk"],),
-    )
     return FinishedRun(
-        finished, stats, LoggedEvent(sequence, True, body), queued=queued["n"] if queued else 0
+        finished,
+        stats,
+        LoggedEvent(sequence, True, body),
+        queued=queue_length(conn, session["pk"]),
     )
+
+
+def queue_length(conn: sqlite3.Connection, session_pk: int) -> int:
+    """Runs queued on the session (the state a literal: only then is runs_queued usable)."""
+    row = fetch_one(
+        conn,
+        f"""
+        SELECT count(*) AS n FROM runs INDEXED BY runs_queued
+         WHERE session_pk = ? AND state = {int(RunState.QUEUED)}
+        """,
+        (session_pk,),
+    )
+    return int(row["n"]) if row is not None else 0
 
 
 def request_cancel(
